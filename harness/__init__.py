@@ -1,0 +1,1 @@
+"""Proves on the wire what closing a TCP connection does."""

@@ -1,0 +1,1 @@
+"""The scenario catalog: one TOML file per scenario."""
