@@ -1,0 +1,205 @@
+"""One run: a fresh namespace, a running capture, a client and a server peer -> a RunResult.
+
+Every resource is registered for release where it is made and released newest-first on
+every path out (success, failure, timeout, Ctrl-C). The namespace is anonymous, so even a
+SIGKILL of this process leaves nothing behind: the peers die with us (PR_SET_PDEATHSIG) and
+the namespace with its last holder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from pathlib import Path
+
+from harness.capture import Capture
+from harness.conversation import Conversation, pick, split_conversations
+from harness.listing import tcpdump_lines
+from harness.netns import Namespace
+from harness.pattern import Match, compile_pattern
+from harness.pcapng import write_pcapng
+from harness.peer import PeerProcess, SocketHandle
+from harness.result import CLOSED, Call, RunResult
+from harness.segment import Segment, packets_to_segments
+from harness.sockdiag import SockDiag, SocketState
+from harness.waiting import WaitTimeout, wait_until
+
+ADDRESSES = {"ipv4": "127.0.0.1", "ipv6": "::1"}
+SERVER_PORT = 5000
+
+
+class Lab:
+    """A client and a server in their own namespace, with every packet between them captured."""
+
+    def __init__(self, family: str = "ipv4", scenario: str = "lab",
+                 pcap_path: str | os.PathLike | None = None) -> None:
+        if family not in ADDRESSES:
+            raise ValueError(f"unknown family {family!r}: use ipv4 or ipv6")
+        self.family = family
+        self.scenario = scenario
+        self.pcap_path = Path(pcap_path) if pcap_path else None
+        self.calls: list[Call] = []
+        self.notes: list[str] = []
+        self._arrived = threading.Condition()
+        self._stack = contextlib.ExitStack()
+        try:
+            self._open()
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def _open(self) -> None:
+        ns = Namespace()
+        self._stack.callback(ns.close)
+        self._diag = ns.run(SockDiag)
+        self._stack.callback(self._diag.close)
+        self._capture = Capture(ns, on_packet=lambda _pkt: self._notify())
+        self._stack.callback(self._capture.close)
+        self._capture.start()
+        server = PeerProcess(ns, "server", self.calls.append)
+        self._stack.callback(server.kill)
+        client = PeerProcess(ns, "client", self.calls.append)
+        self._stack.callback(client.kill)
+        self.server = SocketHandle(server, "server", self.family, SERVER_PORT)
+        self.client = SocketHandle(client, "client", self.family, SERVER_PORT)
+
+    def _notify(self) -> None:
+        with self._arrived:
+            self._arrived.notify_all()
+
+    # -- what the kernel says ------------------------------------------------------------
+    @property
+    def server_address(self) -> tuple[str, int]:
+        """The address and port the server listens on."""
+        return ADDRESSES[self.family], SERVER_PORT
+
+    @property
+    def client_address(self) -> tuple[str, int] | None:
+        """The client's address and port, once connect() has run."""
+        for call in self.calls:
+            if call.peer == "client" and call.call == "connect" and "local" in call.info:
+                addr, port = call.info["local"]
+                return str(addr), int(port)
+        return None
+
+    def socket_state(self, side: str) -> SocketState | None:
+        """The kernel's view of one side's connection socket; None once it is in no table."""
+        client, server = self.client_address, self.server_address
+        if client is None:
+            return None
+        local, remote = (client, server) if side == "client" else (server, client)
+        for sock in self._diag.tcp_sockets():
+            if sock.local == local and sock.remote == remote:
+                return sock
+        return None
+
+    def state(self, side: str) -> str:
+        """One side's TCP state by name, as ss prints it ("CLOSED" when gone)."""
+        sock = self.socket_state(side)
+        return sock.state if sock else CLOSED
+
+    def wait_state(self, side: str, state: str, within: float = 5.0) -> None:
+        """Wait until one side's connection reaches state; WaitTimeout names it otherwise."""
+        wait_until(lambda: self.state(side) == state, within, f"the {side} to reach {state}")
+
+    # -- what the wire says --------------------------------------------------------------
+    def segments(self) -> list[Segment]:
+        """Every TCP segment captured so far."""
+        return packets_to_segments(self._capture.frames())
+
+    def conversation(self) -> Conversation | None:
+        """The first connection in the capture, None before any packet."""
+        conversations = split_conversations(self.segments())
+        return pick(conversations, None) if conversations else None
+
+    def observed(self) -> list[str]:
+        """The tokens of the first connection, `>S <S. ...`."""
+        conv = self.conversation()
+        return conv.tokens() if conv else []
+
+    def wait_pattern(self, pattern: str, within: float = 2.0) -> Match:
+        """Wait until the capture matches pattern or within seconds pass; the last match."""
+        compiled = compile_pattern(pattern)
+        with self._arrived:
+            match = compiled.match(self.observed())
+            end = time.monotonic() + within
+            while not match.ok and time.monotonic() < end:
+                self._arrived.wait(end - time.monotonic())
+                match = compiled.match(self.observed())
+        return match
+
+    def expect(self, pattern: str, within: float = 2.0) -> Match:
+        """Assert that the first connection on the wire matches pattern (tcpdump notation)."""
+        match = self.wait_pattern(pattern, within)
+        if not match.ok:
+            raise AssertionError(self.explain(match))
+        return match
+
+    def explain(self, match: Match) -> str:
+        """A failed match with the tcpdump listing beside it, the calls and the pcap."""
+        conv = self.conversation()
+        lines = tcpdump_lines(list(conv.segments)) if conv else []
+        parts = [match.explain(lines), "", "calls:"]
+        parts += [f"  {c.peer:6} {c.describe()}" for c in self.calls]
+        pcap = self.save_pcap()
+        if pcap:
+            parts.append(f"pcap: {pcap}")
+        return "\n".join(parts)
+
+    def save_pcap(self) -> Path | None:
+        """Write what was captured so far to the lab's pcap path, if it has one."""
+        if self.pcap_path is None:
+            return None
+        write_pcapng(self.pcap_path, self._capture.frames())
+        return self.pcap_path
+
+    # -- the end of a run ----------------------------------------------------------------
+    def settle(self, states: dict[str, str], within: float = 5.0) -> None:
+        """Wait until each side is in its expected final state; note it if one never gets there.
+
+        A TCP state change follows the packet that caused it, and the capture sees each packet
+        before TCP does, so once the states are reached every packet that led there is queued
+        in the capture socket.
+        """
+        for side, state in states.items():
+            try:
+                self.wait_state(side, state, within)
+            except WaitTimeout as exc:
+                self.notes.append(str(exc))
+
+    def finish(self) -> RunResult:
+        """Stop the capture (draining it), read the final states, write the pcap."""
+        states = {side: self._state_json(side) for side in ("client", "server")}
+        frames = self._capture.stop()
+        stats = self._capture.stats
+        result = RunResult(scenario=self.scenario, family=self.family,
+                           segments=packets_to_segments(frames), calls=list(self.calls),
+                           states=states, client=self.client_address,
+                           server=self.server_address, notes=list(self.notes))
+        if stats is not None:
+            result.capture = {"frames": stats.frames, "kernel_packets": stats.kernel_packets,
+                              "kernel_drops": stats.kernel_drops}
+            if stats.kernel_drops:
+                result.error = (f"the kernel dropped {stats.kernel_drops} packets before the "
+                                "capture read them; the listing is incomplete")
+        if self.pcap_path is not None:
+            write_pcapng(self.pcap_path, frames)
+            result.pcap = str(self.pcap_path)
+        return result
+
+    def _state_json(self, side: str) -> dict:
+        sock = self.socket_state(side)
+        return sock.to_json() if sock else {"state": CLOSED}
+
+    def close(self) -> None:
+        """Kill the peers, stop the capture, drop the namespace: newest first."""
+        self._stack.close()
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+

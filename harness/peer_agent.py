@@ -1,0 +1,221 @@
+"""The process that is a TCP peer: it joins the namespace and runs one socket call per command.
+
+Run as `python -m harness.peer_agent --netns-fd N`. Commands arrive as JSON lines on stdin and
+each gets one JSON line back on stdout: the call's return value, errno name, when it started
+and how long it blocked. Every call runs in its own thread so that one with a deadline can be
+reported as still blocked while it goes on; `collect` later waits for its outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import ctypes
+import errno
+import fcntl
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from harness.netns import setns
+from harness.waiting import WaitTimeout, wait_until
+
+PR_SET_PDEATHSIG = 1
+SIOCINQ = 0x541B
+SIOCOUTQ = 0x5411
+DEFAULT_TIMEOUT = 10.0
+_FAMILIES = {"ipv4": (socket.AF_INET, "127.0.0.1"), "ipv6": (socket.AF_INET6, "::1")}
+_HOW = {"SHUT_RD": socket.SHUT_RD, "SHUT_WR": socket.SHUT_WR, "SHUT_RDWR": socket.SHUT_RDWR}
+
+
+class Agent:
+    """The sockets of one peer, by name, and the calls that act on them."""
+
+    def __init__(self) -> None:
+        self.socks: dict[str, socket.socket] = {}
+        self.pending: tuple[threading.Thread, dict[str, Any]] | None = None
+
+    def sock(self, name: str) -> socket.socket:
+        if name not in self.socks:
+            raise KeyError(f"this peer holds no socket named {name!r}")
+        return self.socks[name]
+
+    # -- the calls: each returns (ret, info) or raises OSError -------------------------
+    def op_listen(self, name: str, family: str, port: int, backlog: int = 16) -> tuple:
+        fam, addr = _FAMILIES[family]
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((addr, port))
+        s.listen(backlog)
+        self.socks[name] = s
+        return 0, {"local": list(s.getsockname()[:2])}
+
+    def op_connect(self, name: str, family: str, port: int) -> tuple:
+        fam, addr = _FAMILIES[family]
+        s = self.socks.get(name) or socket.socket(fam, socket.SOCK_STREAM)
+        self.socks[name] = s
+        s.connect((addr, port))
+        return 0, {"local": list(s.getsockname()[:2])}
+
+    def op_accept(self, name: str, into: str) -> tuple:
+        conn, peer = self.sock(name).accept()
+        self.socks[into] = conn
+        return conn.fileno(), {"peer": list(peer[:2]), "local": list(conn.getsockname()[:2])}
+
+    def op_send(self, name: str, data: str) -> tuple:
+        return self.sock(name).send(base64.b64decode(data)), {}
+
+    def op_recv(self, name: str, size: int) -> tuple:
+        data = self.sock(name).recv(size)
+        return len(data), {"data": base64.b64encode(data).decode()}
+
+    def op_set_linger(self, name: str, onoff: int, linger: int) -> tuple:
+        s = self.sock(name)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", onoff, linger))
+        return 0, {}
+
+    def op_set_nonblocking(self, name: str, on: bool = True) -> tuple:
+        fd = self.sock(name).fileno()
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        flags = flags | os.O_NONBLOCK if on else flags & ~os.O_NONBLOCK
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+        return 0, {}
+
+    def op_set_rcvbuf(self, name: str, size: int) -> tuple:
+        return self._setbuf(name, socket.SO_RCVBUF, size)
+
+    def op_set_sndbuf(self, name: str, size: int) -> tuple:
+        return self._setbuf(name, socket.SO_SNDBUF, size)
+
+    def _setbuf(self, name: str, option: int, size: int) -> tuple:
+        s = self.sock(name)
+        s.setsockopt(socket.SOL_SOCKET, option, size)
+        return 0, {"effective": s.getsockopt(socket.SOL_SOCKET, option)}
+
+    def op_shutdown(self, name: str, how: str) -> tuple:
+        self.sock(name).shutdown(_HOW[how])
+        return 0, {}
+
+    def op_close(self, name: str) -> tuple:
+        s = self.sock(name)
+        fd = s.detach()
+        del self.socks[name]
+        os.close(fd)  # close(2) as is: socket.close() would swallow ECONNRESET
+        return 0, {}
+
+    def op_wait_acked(self, name: str, within: float) -> tuple:
+        """Wait until the send queue is empty: every byte written has been acknowledged."""
+        return self._wait_queue(name, SIOCOUTQ, lambda n: n == 0, within, "send queue empty")
+
+    def op_wait_inq(self, name: str, size: int, within: float) -> tuple:
+        """Wait until at least size bytes sit unread in the receive queue."""
+        what = f"at least {size} bytes in the receive queue"
+        return self._wait_queue(name, SIOCINQ, lambda n: n >= size, within, what)
+
+    def _wait_queue(self, name: str, ioctl: int, ok: Callable[[int], bool], within: float,
+                    what: str) -> tuple:
+        s = self.sock(name)
+
+        def level() -> int:
+            return struct.unpack("i", fcntl.ioctl(s.fileno(), ioctl, b"\0" * 4))[0]
+
+        try:
+            wait_until(lambda: ok(level()), within, what)
+        except WaitTimeout:
+            return -1, {"queued": level(), "timeout": what}
+        return 0, {"queued": level()}
+
+
+def _outcome(fn: Callable[[], tuple]) -> dict[str, Any]:
+    start_wall, start = time.time(), time.monotonic()
+    try:
+        ret, info = fn()
+        err = None
+    except OSError as exc:
+        ret, info = -1, {}
+        err = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+    return {"ret": ret, "errno": err, "start": start_wall,
+            "elapsed": time.monotonic() - start, "blocked": False, **info}
+
+
+def _run_call(agent: Agent, cmd: dict[str, Any]) -> dict[str, Any]:
+    """Start the call in a thread; wait for it up to its deadline."""
+    op = getattr(agent, "op_" + cmd["op"], None)
+    if op is None:
+        return {"error": f"unknown call {cmd['op']!r}"}
+    box: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            box.update(_outcome(lambda: op(**cmd.get("args", {}))))
+        except (KeyError, TypeError, ValueError) as exc:
+            box.update({"error": f"{cmd['op']}: {exc}"})
+
+    worker = threading.Thread(target=body, daemon=True)
+    started = time.monotonic(), time.time()
+    worker.start()
+    deadline = cmd.get("deadline")
+    worker.join(deadline if deadline is not None else cmd.get("timeout", DEFAULT_TIMEOUT))
+    if not worker.is_alive():
+        return box
+    agent.pending = (worker, box)
+    waited = time.monotonic() - started[0]
+    reply = {"ret": None, "errno": None, "start": started[1], "elapsed": waited, "blocked": True}
+    if deadline is None:
+        reply["error"] = f"{cmd['op']} did not return within {waited:.1f} s"
+    return reply
+
+
+def _collect(agent: Agent, cmd: dict[str, Any]) -> dict[str, Any]:
+    if agent.pending is None:
+        return {"error": "collect: no call is pending"}
+    worker, box = agent.pending
+    worker.join(cmd.get("timeout", DEFAULT_TIMEOUT))
+    if worker.is_alive():
+        return {"ret": None, "errno": None, "blocked": True, "elapsed": 0.0, "start": time.time(),
+                "error": "collect: the pending call still has not returned"}
+    agent.pending = None
+    return box
+
+
+def _reply(message: dict[str, Any]) -> None:
+    os.write(sys.stdout.fileno(), (json.dumps(message) + "\n").encode())
+
+
+def serve(agent: Agent) -> None:
+    """Answer commands until stdin closes or an exit command comes."""
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        if cmd["op"] == "exit":  # answer first: after _exit nobody can
+            _reply({"ret": 0, "errno": None, "start": time.time(), "elapsed": 0.0,
+                    "blocked": False})
+            os._exit(int(cmd.get("args", {}).get("code", 0)))
+        handler = _collect if cmd["op"] == "collect" else _run_call
+        _reply(handler(agent, cmd))
+
+
+def main() -> None:
+    """Join the namespace, tie our life to the parent's, then serve."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--netns-fd", type=int, required=True)
+    parser.add_argument("--parent", type=int, required=True)
+    args = parser.parse_args()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the orchestrator's to handle
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != args.parent:  # the parent died before prctl took effect
+        os._exit(1)
+    setns(args.netns_fd)
+    os.close(args.netns_fd)
+    _reply({"ready": os.getpid()})
+    serve(Agent())
+
+
+if __name__ == "__main__":
+    main()
