@@ -1,0 +1,97 @@
+"""Running a catalog scenario: its steps, in order, on a fresh Lab -> a RunResult."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from harness.lab import Lab
+from harness.peer import PeerError, SocketHandle
+from harness.result import Call, RunResult
+from harness.scenario import Scenario, Step
+from harness.waiting import WaitTimeout
+
+
+class _Sockets:
+    """The socket handles a run has made so far, by the names the scenario gives them."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.by_name: dict[str, SocketHandle] = {"client": lab.client, "server": lab.server}
+
+    def run(self, step: Step) -> Call:
+        if step.call == "wait_state":
+            return self._wait_state(step)
+        handle = self.by_name[step.on]
+        args = dict(step.args)
+        if step.call == "accept":
+            new = handle.accept(args.get("as", "conn"), args.get("deadline"))
+            self.by_name[new.name] = new
+            assert new.accepted is not None
+            return new.accepted
+        return _CALLS[step.call](handle, args)
+
+    def _wait_state(self, step: Step) -> Call:
+        side, state = step.on, step.args["state"]
+        within = float(step.args.get("within", 5.0))
+        start, began = time.time(), time.monotonic()
+        try:
+            self.lab.wait_state(side, state, within)
+            error = None
+        except WaitTimeout as exc:
+            error = str(exc)
+        call = Call(peer="lab", sock=side, call="wait_state", args={"state": state},
+                    ret=None if error else 0, start=start,
+                    elapsed=time.monotonic() - began, error=error)
+        self.lab.calls.append(call)
+        return call
+
+
+def _send(handle: SocketHandle, args: dict[str, Any]) -> Call:
+    data: bytes | int = args["text"].encode() if "text" in args else args.get("bytes", 1)
+    return handle.send(data, args.get("deadline"))
+
+
+_CALLS = {
+    "listen": lambda h, a: h.listen(a.get("backlog", 16)),
+    "connect": lambda h, a: h.connect(a.get("deadline")),
+    "send": _send,
+    "recv": lambda h, a: h.recv(a["bytes"], a.get("deadline")),
+    "set_linger": lambda h, a: h.set_linger(a["onoff"], a["linger"]),
+    "set_nonblocking": lambda h, a: h.set_nonblocking(a.get("on", True)),
+    "set_rcvbuf": lambda h, a: h.set_rcvbuf(a["size"]),
+    "set_sndbuf": lambda h, a: h.set_sndbuf(a["size"]),
+    "shutdown": lambda h, a: h.shutdown(a["how"]),
+    "close": lambda h, a: h.close(a.get("deadline")),
+    "exit": lambda h, a: h.exit(a.get("code", 0)),
+    "wait_acked": lambda h, a: h.wait_acked(a.get("within", 5.0)),
+    "wait_inq": lambda h, a: h.wait_inq(a["bytes"], a.get("within", 5.0)),
+    "collect": lambda h, a: h.collect(),
+}
+
+
+def run_scenario(scenario: Scenario, family: str = "ipv4",
+                 pcap_path: str | os.PathLike | None = None) -> RunResult:
+    """Run every step of scenario in a fresh namespace; the result holds what happened.
+
+    A step that fails at the harness level (a peer that died, a call that hung past its
+    timeout) ends the run early with `error` set; what the kernel returned is never an error.
+    """
+    with Lab(family=family, scenario=scenario.id, pcap_path=pcap_path) as lab:
+        sockets = _Sockets(lab)
+        error = None
+        try:
+            for step in scenario.steps:
+                call = sockets.run(step)
+                if call.error:
+                    error = f"step {step.text()}: {call.error}"
+                    break
+        except PeerError as exc:
+            error = str(exc)
+        if error is None:
+            lab.settle(scenario.states)
+            lab.wait_pattern(scenario.pattern)
+        result = lab.finish()
+        result.error = result.error or error
+        return result

@@ -1,0 +1,238 @@
+"""Scenarios as data: the TOML catalog, read and checked before anything runs."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from harness.pattern import PatternError, compile_pattern
+
+FAMILIES = ("ipv4", "ipv6")
+SIDES = ("client", "server")
+TCP_STATE_NAMES = (
+    "ESTABLISHED", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "CLOSE",
+    "CLOSE-WAIT", "LAST-ACK", "LISTEN", "CLOSING", "CLOSED",
+)
+# Each call a step can make, with the arguments it takes (name -> (type, required)).
+CALLS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
+    "listen": {"backlog": (int, False)},
+    "connect": {"deadline": ((int, float), False)},
+    "accept": {"as": (str, False), "deadline": ((int, float), False)},
+    "send": {"bytes": (int, False), "text": (str, False), "deadline": ((int, float), False)},
+    "recv": {"bytes": (int, True), "deadline": ((int, float), False)},
+    "set_linger": {"onoff": (int, True), "linger": (int, True)},
+    "set_nonblocking": {"on": (bool, False)},
+    "set_rcvbuf": {"size": (int, True)},
+    "set_sndbuf": {"size": (int, True)},
+    "shutdown": {"how": (str, True)},
+    "close": {"deadline": ((int, float), False)},
+    "exit": {"code": (int, False)},
+    "wait_acked": {"within": ((int, float), False)},
+    "wait_inq": {"bytes": (int, True), "within": ((int, float), False)},
+    "wait_state": {"state": (str, True), "within": ((int, float), False)},
+    "collect": {},
+}
+EXPECT_KEYS = {"ret": int, "errno": str, "max_elapsed": (int, float), "elapsed": (int, float),
+               "blocked": bool}
+SHUTDOWN_HOW = ("SHUT_RD", "SHUT_WR", "SHUT_RDWR")
+
+
+class CatalogError(ValueError):
+    """A scenario file is not valid; the message names the file and the place."""
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What one call should return; None means not checked."""
+
+    ret: int | None = None
+    errno: str | None = None
+    max_elapsed: float | None = None
+    elapsed: float | None = None
+    blocked: bool | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One call by one socket (or, for wait_state, a wait on one side's TCP state)."""
+
+    on: str
+    call: str
+    args: dict[str, Any] = field(default_factory=dict)
+    expect: Expect | None = None
+
+    def text(self) -> str:
+        """The step as written: `conn.recv(100)`."""
+        shown = ", ".join(f"{v}" for k, v in self.args.items() if k not in ("deadline", "within"))
+        return f"{self.on}.{self.call}({shown})"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A close scenario: what the literature says, the steps, and what Linux should show."""
+
+    id: str
+    title: str
+    statement: str
+    source: str
+    pattern: str
+    steps: tuple[Step, ...]
+    states: dict[str, str]
+    families: tuple[str, ...] = ("ipv4",)
+    path: str = ""
+
+
+def _fail(where: str, message: str) -> CatalogError:
+    return CatalogError(f"{where}: {message}")
+
+
+def _check_type(where: str, key: str, value: Any, kind: type | tuple[type, ...]) -> None:
+    wanted = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in wanted:
+        raise _fail(where, f"{key} must be a {'/'.join(k.__name__ for k in wanted)}, not {value!r}")
+    if not isinstance(value, wanted):
+        raise _fail(where, f"{key} must be a {'/'.join(k.__name__ for k in wanted)}, not {value!r}")
+
+
+def _expect(where: str, raw: Any) -> Expect:
+    if not isinstance(raw, dict):
+        raise _fail(where, "expect must be a table such as { ret = 0 }")
+    for key, value in raw.items():
+        if key not in EXPECT_KEYS:
+            raise _fail(where, f"unknown expectation {key!r} (known: {', '.join(EXPECT_KEYS)})")
+        _check_type(where, f"expect.{key}", value, EXPECT_KEYS[key])
+    return Expect(**raw)
+
+
+def _step(where: str, raw: dict[str, Any], sockets: dict[str, str]) -> Step:
+    on, call = raw.get("on"), raw.get("call")
+    if call not in CALLS:
+        raise _fail(where, f"unknown call {call!r} (known: {', '.join(CALLS)})")
+    if call == "wait_state":
+        if on not in SIDES:
+            raise _fail(where, f"wait_state takes on = \"client\" or \"server\", not {on!r}")
+    elif on not in sockets:
+        raise _fail(where, f"no socket named {on!r} yet (known: {', '.join(sockets)})")
+    args = {k: v for k, v in raw.items() if k not in ("on", "call", "expect")}
+    for key, value in args.items():
+        if key not in CALLS[call]:
+            known = ", ".join(CALLS[call]) or "none"
+            raise _fail(where, f"{call} takes no argument {key!r} (it takes: {known})")
+        _check_type(where, key, value, CALLS[call][key][0])
+    for key, (_kind, required) in CALLS[call].items():
+        if required and key not in args:
+            raise _fail(where, f"{call} needs {key}")
+    _check_values(where, call, args)
+    if call == "accept":
+        sockets[args.get("as", "conn")] = sockets[on]
+    expect = _expect(where, raw["expect"]) if "expect" in raw else None
+    return Step(on=on, call=call, args=args, expect=expect)
+
+
+def _check_values(where: str, call: str, args: dict[str, Any]) -> None:
+    if call == "shutdown" and args["how"] not in SHUTDOWN_HOW:
+        raise _fail(where, f"how must be one of {', '.join(SHUTDOWN_HOW)}, not {args['how']!r}")
+    if call == "wait_state" and args["state"] not in TCP_STATE_NAMES:
+        raise _fail(where, f"unknown TCP state {args['state']!r} "
+                           f"(known: {', '.join(TCP_STATE_NAMES)})")
+
+
+def _steps(where: str, raw: Any, sockets: dict[str, str]) -> list[Step]:
+    if not isinstance(raw, list) or not raw:
+        raise _fail(where, "steps must be a non-empty list of tables")
+    steps: list[Step] = []
+    for i, item in enumerate(raw, 1):
+        here = f"{where} step {i}"
+        if not isinstance(item, dict):
+            raise _fail(here, "a step is a table such as { on = \"client\", call = \"connect\" }")
+        if "repeat" in item:
+            count = item.get("repeat")
+            if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 1000:
+                raise _fail(here, "repeat must be a whole number from 1 to 1000")
+            inner = _steps(f"{here} (repeat)", item.get("steps"), sockets)
+            steps.extend(inner * count)
+        else:
+            steps.append(_step(here, item, sockets))
+    return steps
+
+
+def _states(where: str, raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict) or not raw:
+        raise _fail(where, "states must be a table such as { server = \"TIME-WAIT\" }")
+    for side, state in raw.items():
+        if side not in SIDES:
+            raise _fail(where, f"states: unknown side {side!r} (client or server)")
+        if state not in TCP_STATE_NAMES:
+            raise _fail(where, f"states.{side}: unknown TCP state {state!r} "
+                               f"(known: {', '.join(TCP_STATE_NAMES)})")
+    return dict(raw)
+
+
+def _text(where: str, data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(where, f"{key} is missing or empty")
+    return value.strip()
+
+
+def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
+    """One scenario from TOML text; CatalogError names the place of any mistake."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _fail(where, f"not valid TOML: {exc}") from None
+    known = {"id", "title", "statement", "source", "pattern", "steps", "states", "families"}
+    for key in data:
+        if key not in known:
+            raise _fail(where, f"unknown key {key!r} (known: {', '.join(sorted(known))})")
+    pattern = _text(where, data, "pattern")
+    try:
+        compile_pattern(pattern)
+    except PatternError as exc:
+        raise _fail(where, f"pattern: {exc}") from None
+    families = tuple(data.get("families", ["ipv4"]))
+    if not families or any(f not in FAMILIES for f in families):
+        raise _fail(where, f"families must be a list drawn from {', '.join(FAMILIES)}")
+    return Scenario(
+        id=_text(where, data, "id"), title=_text(where, data, "title"),
+        statement=_text(where, data, "statement"), source=_text(where, data, "source"),
+        pattern=pattern,
+        steps=tuple(_steps(where, data.get("steps"), {"client": "client", "server": "server"})),
+        states=_states(where, data.get("states")), families=families, path=where,
+    )
+
+
+def load_file(path: str | Path) -> Scenario:
+    """One scenario from a TOML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read it ({exc.strerror})") from None
+    return parse_scenario(text, str(path))
+
+
+def load_catalog() -> list[Scenario]:
+    """Every scenario shipped in harness/catalog, in file-name order; ids must be unique."""
+    folder = resources.files("harness.catalog")
+    scenarios = [load_file(Path(str(entry))) for entry in sorted(
+        folder.iterdir(), key=lambda e: e.name) if entry.name.endswith(".toml")]
+    seen: dict[str, str] = {}
+    for sc in scenarios:
+        if sc.id in seen:
+            raise CatalogError(f"{sc.path}: id {sc.id!r} is also used by {seen[sc.id]}")
+        seen[sc.id] = sc.path
+    return scenarios
+
+
+def find(scenarios: list[Scenario], ids: list[str]) -> list[Scenario]:
+    """The scenarios with these ids, in the order asked; CatalogError for an unknown id."""
+    by_id = {sc.id: sc for sc in scenarios}
+    for wanted in ids:
+        if wanted not in by_id:
+            raise CatalogError(f"unknown scenario {wanted!r}; known: {', '.join(by_id)} "
+                               "(see `harness list`)")
+    return [by_id[i] for i in ids]
