@@ -1,0 +1,150 @@
+"""The `harness` command: list, run, verify, show, check."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.conversation import pick, split_conversations
+from harness.listing import tcpdump_lines
+from harness.pattern import PatternError, compile_pattern
+from harness.report import render_run, results_json, run_json, summary_line
+from harness.scenario import CatalogError, Scenario, find, load_catalog
+from harness.segment import CaptureFileError, read_capture
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for: one line, exit status 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness", description="Prove on the wire what closing a TCP connection does.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("list", help="the scenarios, each with the statement it checks")
+    run = sub.add_parser("run", help="run scenarios (all when no ID is given)")
+    run.add_argument("ids", nargs="*", metavar="ID")
+    run.add_argument("--pcap-dir", default="pcaps", help="where pcapng files go (pcaps)")
+    run.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
+    run.add_argument("--family", choices=["ipv4", "ipv6"], action="append",
+                     help="run only on this address family (repeatable)")
+    sub.add_parser("verify", help="run the whole catalog into pcaps/ (what `make verify` runs)")
+    show = sub.add_parser("show", help="list a pcap/pcapng the way `tcpdump -n -r` does")
+    show.add_argument("file")
+    show.add_argument("--stream", type=int, help="only this connection (0 is the first)")
+    check = sub.add_parser("check", help="match a capture against a pattern")
+    check.add_argument("file")
+    check.add_argument("--expect", required=True, metavar="PATTERN")
+    check.add_argument("--stream", type=int, help="the connection to check (default: the first)")
+    return parser
+
+
+def cmd_list() -> int:
+    """Print each scenario's id and what it states."""
+    for sc in load_catalog():
+        print(f"{sc.id:<22} {sc.title}")
+        print(f"{'':<22} source: {sc.source}")
+    return 0
+
+
+def _pcap_name(sc: Scenario, family: str) -> str:
+    return f"{sc.id}.pcapng" if family == "ipv4" else f"{sc.id}.{family}.pcapng"
+
+
+def _require_capture() -> None:
+    from harness.privileges import capture_problem
+
+    problem = capture_problem()
+    if problem:
+        raise UsageError(problem)
+
+
+def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
+            families: Sequence[str] | None) -> int:
+    """Run scenarios, print each story and verdict; 0 only if every run passed."""
+    catalog = load_catalog()
+    chosen = find(catalog, list(ids)) if ids else catalog
+    _require_capture()
+    from harness.runner import run_scenario
+    from harness.verdict import judge
+
+    root, runs, statuses = Path.cwd(), [], []
+    for sc in chosen:
+        for family in [f for f in sc.families if not families or f in families]:
+            result = run_scenario(sc, family, Path(pcap_dir) / _pcap_name(sc, family))
+            verdict = judge(sc, result)
+            print(render_run(sc, result, verdict), end="\n\n", flush=True)
+            runs.append(run_json(sc, result, verdict, root))
+            statuses.append(verdict.status)
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        document = results_json(runs, platform.release())
+        Path(json_path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        print(f"results: {json_path}")
+    print(summary_line(statuses))
+    return 0 if statuses and all(s == "pass" for s in statuses) else 1
+
+
+def cmd_show(path: str, stream: int | None) -> int:
+    """Print the capture's TCP segments, tcpdump-style."""
+    segments = read_capture(path)
+    if stream is not None:
+        segments = list(pick(split_conversations(segments), stream).segments)
+    for line in tcpdump_lines(segments):
+        print(line)
+    return 0
+
+
+def cmd_check(path: str, pattern: str, stream: int | None) -> int:
+    """Match one connection of a capture against a pattern: 0 if it matches, 1 if not."""
+    compiled = compile_pattern(pattern)
+    conversations = split_conversations(read_capture(path))
+    if not conversations:
+        raise UsageError(f"{path}: no TCP segments in this capture; nothing to check")
+    conv = pick(conversations, stream)
+    client = f"{conv.client[0]}.{conv.client[1]}"
+    how = "sent the first SYN" if conv.client_known else "sent the first packet (no SYN seen)"
+    print(f"stream {conv.index}: client {client} ({how})")
+    match = compiled.match(conv.tokens())
+    if match.ok:
+        print(f"match: {' '.join(match.observed)}")
+        return 0
+    print(match.explain(tcpdump_lines(list(conv.segments))))
+    return 1
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the chosen command."""
+    if args.command == "list":
+        return cmd_list()
+    if args.command == "run":
+        return cmd_run(args.ids, args.pcap_dir, args.json, args.family)
+    if args.command == "verify":
+        return cmd_run([], "pcaps", "pcaps/results.json", None)
+    if args.command == "show":
+        return cmd_show(args.file, args.stream)
+    return cmd_check(args.file, args.expect, args.stream)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: every user mistake is one line on stderr and exit status 2."""
+    args = _parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except PatternError as exc:
+        print(f"harness: bad pattern: {exc}", file=sys.stderr)
+    except (UsageError, CatalogError, CaptureFileError, LookupError) as exc:
+        print(f"harness: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("harness: interrupted; namespaces and peers are gone with the run",
+              file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
