@@ -53,6 +53,7 @@ class Lab:
     def _open(self) -> None:
         ns = Namespace()
         self._stack.callback(ns.close)
+        self.namespace_inode = ns.inode
         self._diag = ns.run(SockDiag)
         self._stack.callback(self._diag.close)
         self._capture = Capture(ns, on_packet=lambda _pkt: self._notify())

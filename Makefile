@@ -1,0 +1,52 @@
+# The two commands: `make verify` (run the catalog, write pcaps/) and `make test` (the suite).
+# Each sets itself up first: missing system packages (apt, when root), a venv, pip packages.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Commands and the Debian packages that provide them; libpcap is found by its library.
+SYSTEM_TOOLS := ip:iproute2 tcpdump:tcpdump tshark:tshark
+
+.PHONY: verify test lint system venv clean
+
+verify: system venv
+	$(BIN)/harness verify
+
+test: system venv
+	$(BIN)/pytest -n auto
+
+lint: venv
+	$(BIN)/ruff check harness tests
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "make: $(PYTHON) is older than 3.11; run with PYTHON=python3.11 (or newer)"; exit 1; }
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || \
+	  { echo "make: $(PYTHON) has no venv module; apt-get install python3-venv"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+# Installs what is missing when it can (root with apt-get); otherwise names what to install.
+system:
+	@missing=""; \
+	for pair in $(SYSTEM_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; \
+	done; \
+	ldconfig -p 2>/dev/null | grep -q 'libpcap\.so' || missing="$$missing libpcap0.8"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make: installing$$missing"; \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+	  echo "make: missing system packages:$$missing; install them (apt-get install$$missing) or run make as root"; \
+	  exit 1; \
+	fi
+
+clean:
+	rm -rf $(VENV) pcaps/*.pcapng pcaps/results.json pcaps/tests .pytest_cache

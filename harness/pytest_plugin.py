@@ -1,0 +1,100 @@
+"""The pytest plugin: the `capture` marker and the `lab` fixture (a Lab for one test).
+
+Capture tests need root (namespaces and packet sockets). Without it they are skipped with
+one line saying what is missing, unless HARNESS_REQUIRE_CAPTURE=1, which turns that skip
+into a failure so that a CI job can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REQUIRE_ENV = "HARNESS_REQUIRE_CAPTURE"
+_LAB_KEY = pytest.StashKey["object"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--pcap-dir: where capture tests write their pcapng files."""
+    parser.addoption("--pcap-dir", default=None,
+                     help="folder for the pcapng of each capture test (default: pcaps/tests)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker."""
+    config.addinivalue_line(
+        "markers", "capture: runs real peers in a network namespace and captures the wire "
+                   "(needs root; HARNESS_REQUIRE_CAPTURE=1 fails instead of skipping)")
+
+
+def capture_required() -> bool:
+    """True when missing privileges must fail capture tests rather than skip them."""
+    return os.environ.get(REQUIRE_ENV, "") not in ("", "0")
+
+
+def refuse(reason: str) -> None:
+    """Skip the current test with reason, or fail it when capture is required."""
+    if capture_required():
+        pytest.fail(f"{reason} ({REQUIRE_ENV}=1, so this fails instead of skipping)",
+                    pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before a capture test: can this process make namespaces and capture?"""
+    if item.get_closest_marker("capture") is None:
+        return
+    from harness.privileges import capture_problem
+
+    problem = capture_problem()
+    if problem:
+        refuse(problem)
+
+
+def _pcap_path(request: pytest.FixtureRequest) -> Path:
+    folder = request.config.getoption("--pcap-dir") or Path(request.config.rootpath, "pcaps",
+                                                              "tests")
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid.split("::", 1)[-1])
+    return Path(folder, f"{name}.pcapng")
+
+
+@pytest.fixture
+def lab(request: pytest.FixtureRequest) -> Iterator[object]:
+    """A client and a server peer in a fresh namespace, every packet between them captured.
+
+    The test drives the peers (`lab.server.listen()`, `lab.client.connect()`, ...) and states
+    the wire with `lab.expect(pattern)`. Parametrize indirectly with "ipv6" for IPv6.
+    """
+    from harness.lab import Lab
+
+    family = getattr(request, "param", "ipv4")
+    with Lab(family=family, scenario=request.node.name, pcap_path=_pcap_path(request)) as made:
+        request.node.stash[_LAB_KEY] = made
+        yield made
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """When a test that used `lab` fails, attach the wire, the calls and the pcap path."""
+    report = yield
+    made = item.stash.get(_LAB_KEY, None)
+    if made is not None and report.when == "call" and report.failed:
+        report.sections.append(("harness capture", _story(made)))
+    return report
+
+
+def _story(made: object) -> str:
+    from harness.lab import Lab
+    from harness.listing import tcpdump_lines
+
+    assert isinstance(made, Lab)
+    conv = made.conversation()
+    lines = [f"{tok:<5} {line}" for tok, line in zip(
+        conv.tokens(), tcpdump_lines(list(conv.segments)), strict=True)] if conv else []
+    calls = [f"{c.peer:<6} {c.describe()}" for c in made.calls]
+    pcap = made.save_pcap()
+    return "\n".join(["wire:", *lines, "calls:", *calls, f"pcap: {pcap}"])

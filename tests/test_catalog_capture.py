@@ -1,0 +1,74 @@
+"""Every catalog scenario, run for real: its verdict, and its pcap read back by tcpdump."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.pytest_plugin import refuse
+from harness.report import render_run
+from harness.result import RunResult
+from harness.scenario import Scenario, load_catalog
+from harness.verdict import Verdict, judge
+
+pytestmark = pytest.mark.capture
+
+RUNS = [(sc, family) for sc in load_catalog() for family in sc.families]
+IDS = [f"{sc.id}-{family}" for sc, family in RUNS]
+_TCPDUMP_LINE = re.compile(
+    r"^\S+ IP6? (?P<src>\S+)\.(?P<sport>\d+) > (?P<dst>\S+)\.(?P<dport>\d+): "
+    r"Flags \[(?P<flags>[^\]]+)\]")
+_done: dict[str, tuple[RunResult, Verdict]] = {}
+
+
+def _run(sc: Scenario, family: str, folder: Path) -> tuple[RunResult, Verdict]:
+    """Each scenario runs once per test process; both tests below read the same run."""
+    key = f"{sc.id}-{family}"
+    if key not in _done:
+        from harness.runner import run_scenario
+
+        result = run_scenario(sc, family, folder / f"{key}.pcapng")
+        _done[key] = (result, judge(sc, result))
+    return _done[key]
+
+
+@pytest.fixture(scope="module")
+def pcap_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("catalog-pcaps")
+
+
+@pytest.mark.parametrize(("sc", "family"), RUNS, ids=IDS)
+def test_scenario_passes(sc: Scenario, family: str, pcap_folder: Path) -> None:
+    result, verdict = _run(sc, family, pcap_folder)
+    assert verdict.status == "pass", render_run(sc, result, verdict)
+
+
+def _tcpdump_tokens(pcap: str, client: tuple[str, int]) -> list[str]:
+    out = subprocess.run(["tcpdump", "-n", "-r", pcap], capture_output=True, text=True,
+                         check=True).stdout
+    tokens = []
+    for line in out.splitlines():
+        m = _TCPDUMP_LINE.match(line)
+        assert m, f"tcpdump printed a line we cannot read: {line!r}"
+        outbound = (m["src"], int(m["sport"])) == client
+        tokens.append((">" if outbound else "<") + m["flags"].replace("none", "[none]"))
+    return tokens
+
+
+@pytest.mark.parametrize(("sc", "family"), RUNS, ids=IDS)
+def test_tcpdump_reads_the_same_packets_from_the_pcap(sc: Scenario, family: str,
+                                                      pcap_folder: Path) -> None:
+    from harness.privileges import missing_tool
+
+    if missing_tool("tcpdump"):
+        refuse(missing_tool("tcpdump") or "")
+    result, verdict = _run(sc, family, pcap_folder)
+    assert result.pcap and result.client and verdict.match is not None
+    theirs = _tcpdump_tokens(result.pcap, result.client)
+    assert theirs == list(verdict.match.observed), (
+        f"tcpdump -n -r {result.pcap} shows {' '.join(theirs)}\n"
+        f"the harness reported       {' '.join(verdict.match.observed)}")
+    assert len(theirs) == result.capture["frames"]  # no packet missing, none twice

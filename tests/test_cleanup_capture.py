@@ -1,0 +1,84 @@
+"""Nothing outlives a run: peers and namespace are gone after success, Ctrl-C and SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.lab import Lab
+from harness.waiting import wait_until
+
+pytestmark = pytest.mark.capture
+
+# A child that builds a Lab, reports its peers and namespace, then blocks in accept().
+CHILD = """
+import json
+from harness.lab import Lab
+with Lab() as lab:
+    lab.server.listen()
+    print(json.dumps({"pids": [lab.server.process.pid, lab.client.process.pid],
+                      "ns": lab.namespace_inode}), flush=True)
+    lab.server.accept(deadline=60)
+"""
+
+
+def _namespaces_in_use() -> set[int]:
+    """Inodes of every network namespace a process or an open fd holds right now."""
+    found: set[int] = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        paths = [f"/proc/{pid}/ns/net"]
+        try:
+            paths += [f"/proc/{pid}/fd/{fd}" for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            continue  # the process ended while we looked
+        for path in paths:
+            try:
+                if os.readlink(path).startswith("net:["):
+                    found.add(os.stat(path).st_ino)
+            except OSError:
+                continue
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return state == "Z"
+
+
+def test_a_closed_lab_leaves_no_process_and_no_namespace() -> None:
+    with Lab() as lab:
+        pids = [lab.server.process.pid, lab.client.process.pid]
+        inode = lab.namespace_inode
+        assert inode in _namespaces_in_use()
+    assert all(_gone(pid) for pid in pids)
+    assert inode not in _namespaces_in_use()
+
+
+def _start_child() -> tuple[subprocess.Popen, dict]:
+    proc = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line, "the child exited before it reported its lab"
+    return proc, json.loads(line)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])
+def test_an_interrupted_run_leaves_nothing(sig: signal.Signals) -> None:
+    proc, made = _start_child()
+    assert made["ns"] in _namespaces_in_use()
+    proc.send_signal(sig)
+    proc.wait(timeout=10)
+    wait_until(lambda: all(_gone(pid) for pid in made["pids"]), 5.0,
+               "the peer processes to be gone")
+    wait_until(lambda: made["ns"] not in _namespaces_in_use(), 5.0,
+               "the namespace to be gone")

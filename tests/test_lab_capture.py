@@ -1,0 +1,93 @@
+"""Capture tests of the Lab itself: the fixture API, deadlines, failures that explain themselves."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.lab import Lab
+
+pytestmark = pytest.mark.capture
+
+ABORT = ">S <S. >. (>P. <.){3} <R."
+
+
+def _three_segments_then_abort(lab: Lab) -> None:
+    lab.server.listen()
+    lab.client.connect()
+    conn = lab.server.accept()
+    for _ in range(3):
+        assert lab.client.send(b"x" * 100).ret == 100
+        lab.client.wait_acked()
+        assert conn.recv(100).ret == 100
+    conn.set_linger(1, 0)
+    assert conn.close().elapsed < 0.1
+    assert lab.client.recv(100).errno == "ECONNRESET"
+
+
+def test_server_abort_sends_rst(lab: Lab) -> None:
+    _three_segments_then_abort(lab)
+    lab.expect(ABORT)
+    assert lab.state("server") == "CLOSED"
+
+
+@pytest.mark.parametrize("lab", ["ipv6"], indirect=True)
+def test_server_abort_sends_rst_over_ipv6(lab: Lab) -> None:
+    _three_segments_then_abort(lab)
+    lab.expect(ABORT)
+    assert {seg.family for seg in lab.segments()} == {"ipv6"}
+    assert lab.conversation().client[0] == "::1"
+
+
+def test_a_wrong_pattern_fails_with_the_explanation(lab: Lab) -> None:
+    _three_segments_then_abort(lab)
+    with pytest.raises(AssertionError) as failure:
+        lab.expect(">S <S. >. (>P. <.){3} <F. >.", within=0.2)
+    text = str(failure.value)
+    assert "packet 10 <R. does not fit: the pattern expected <F. there" in text
+    assert "-> 10  <R." in text
+    assert "Flags [R.]" in text  # the tcpdump listing is beside the tokens
+    assert "conn.close() = 0" in text  # and the calls below it
+    assert "pcap: " in text and lab.pcap_path is not None and lab.pcap_path.exists()
+
+
+def test_accept_reports_still_blocked_at_its_deadline(lab: Lab) -> None:
+    lab.server.listen()
+    waiting = lab.server.accept(deadline=0.2)
+    assert waiting.accepted is not None
+    assert waiting.accepted.blocked
+    assert 0.2 <= waiting.accepted.elapsed < 1.0
+    lab.client.connect()
+    done = lab.server.collect()
+    assert not done.blocked and done.ret is not None and done.ret >= 0
+    lab.expect(">S <S. >.")
+
+
+def test_a_call_that_hangs_is_an_error_not_a_wait_forever(lab: Lab) -> None:
+    lab.server.listen()
+    hung = lab.server.process.call("server", "accept", timeout=0.3, into="conn")
+    assert hung.blocked
+    assert hung.error == "accept did not return within 0.3 s"
+
+
+def test_wait_state_names_the_condition_when_time_runs_out(lab: Lab) -> None:
+    from harness.waiting import WaitTimeout
+
+    lab.server.listen()
+    lab.client.connect()
+    with pytest.raises(WaitTimeout, match="the client to reach TIME-WAIT"):
+        lab.wait_state("client", "TIME-WAIT", within=0.1)
+    assert lab.state("client") == "ESTABLISHED"
+
+
+def test_socket_options_report_what_the_kernel_did(lab: Lab) -> None:
+    lab.server.listen()
+    lab.client.connect()
+    conn = lab.server.accept()
+    assert lab.client.set_rcvbuf(4096).info["effective"] == 8192  # the kernel doubles it
+    assert lab.client.set_nonblocking().ret == 0
+    assert lab.client.recv(10).errno == "EAGAIN"
+    assert conn.shutdown("SHUT_WR").ret == 0
+    assert lab.client.set_nonblocking(False).ret == 0
+    assert lab.client.recv(10).ret == 0
+    assert lab.server.process.call("conn", "shutdown", how="SHUT_BOTH").error
+    lab.expect(">S <S. >. <F. >.?")
