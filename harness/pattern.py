@@ -38,7 +38,10 @@ Key = tuple[str, int]
 
 
 class PatternError(ValueError):
-    """A pattern that cannot be compiled; ``position`` is the 0-based column of the problem."""
+    """A pattern that cannot be compiled; ``position`` is the 0-based index of the problem.
+
+    The message counts columns from 1, as editors do, and a caret points at the place.
+    """
 
     def __init__(self, message: str, text: str, position: int) -> None:
         super().__init__(message)
@@ -49,7 +52,7 @@ class PatternError(ValueError):
     def __str__(self) -> str:
         shown = "".join(" " if ch in "\t\r\n" else ch for ch in self.text)
         return (
-            f"pattern error at column {self.position}: {self.message}\n"
+            f"pattern error at column {self.position + 1}: {self.message}\n"
             f"  {shown}\n"
             f"  {' ' * self.position}^"
         )

@@ -70,7 +70,7 @@ def test_error_text_points_at_the_column() -> None:
     with pytest.raises(PatternError) as caught:
         compile_pattern(">S <S. x")
     lines = str(caught.value).splitlines()
-    assert lines[0].startswith("pattern error at column 7: ")
+    assert lines[0].startswith("pattern error at column 8: ")
     assert lines[1] == "  >S <S. x"
     assert lines[2] == "         ^"
 

@@ -1,0 +1,126 @@
+"""The harness command on captures it did not make, and its one-line answers to mistakes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import CookedLinuxV2
+from scapy.utils import wrpcap
+
+from harness.cli import main
+from harness.listing import tcpdump_lines
+from harness.segment import read_capture
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _conversation(client_port: int, last: str) -> list:
+    c, s = ("10.0.0.1", client_port), ("10.0.0.2", 80)
+
+    def pkt(src, dst, flags, seq, ack, data=b""):
+        return (CookedLinuxV2() / IP(src=src[0], dst=dst[0])
+                / TCP(sport=src[1], dport=dst[1], flags=flags, seq=seq, ack=ack) / data)
+
+    return [pkt(c, s, "S", 100, 0), pkt(s, c, "SA", 500, 101), pkt(c, s, "A", 101, 501),
+            pkt(c, s, "PA", 101, 501, b"hello"), pkt(s, c, "A", 501, 106),
+            pkt(s, c, last, 501, 106)]
+
+
+@pytest.fixture
+def capture(tmp_path: Path) -> Path:
+    """Two connections as `tcpdump -i any` writes them (SLL2): one reset, one closed."""
+    path = tmp_path / "two.pcap"
+    wrpcap(str(path), _conversation(40000, "RA") + _conversation(40001, "FA"))
+    return path
+
+
+def _run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_matches_and_exits_zero(capture: Path, capsys) -> None:
+    code, out, _ = _run(capsys, "check", str(capture), "--expect", ">S <S. >. >P. <. <R.")
+    assert code == 0
+    assert "stream 0: client 10.0.0.1.40000 (sent the first SYN)" in out
+
+
+def test_check_explains_a_mismatch_and_exits_one(capture: Path, capsys) -> None:
+    code, out, _ = _run(capsys, "check", str(capture), "--stream", "1", "--expect",
+                        ">S <S. >. >P. <. <R.")
+    assert code == 1
+    assert "packet 6 <F. does not fit: the pattern expected <R. there" in out
+    assert "Flags [F.]" in out
+
+
+def test_show_prints_tcpdump_lines(capture: Path, capsys) -> None:
+    code, out, _ = _run(capsys, "show", str(capture), "--stream", "1")
+    assert code == 0
+    segments = [s for s in read_capture(capture) if s.sport == 40001 or s.dport == 40001]
+    assert out.splitlines() == tcpdump_lines(segments)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["check", "{cap}", "--expect", ">S <S. >Q"], "harness: bad pattern: pattern error at column 8"),
+    (["check", "{cap}", "--expect", ">S", "--stream", "7"], "stream 7 not found"),
+    (["show", "/nonexistent.pcap"], "harness: /nonexistent.pcap: no such capture file"),
+    (["show", "{text}"], "not a pcap or pcapng capture file"),
+    (["run", "no-such-scenario"], "harness: unknown scenario 'no-such-scenario'"),
+])
+def test_mistakes_are_one_line_on_stderr_with_status_two(argv, message, capture: Path,
+                                                         tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not a capture\n")
+    argv = [a.format(cap=capture, text=text) for a in argv]
+    done = subprocess.run([sys.executable, "-m", "harness", *argv], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("harness: ") and len(done.stderr.strip().splitlines()) <= 3
+
+
+def test_list_names_every_scenario(capsys) -> None:
+    code, out, _ = _run(capsys, "list")
+    assert code == 0
+    for wanted in ("default-close", "linger-abort-server", "linger-abort-client"):
+        assert wanted in out
+
+
+def test_run_without_privileges_says_what_is_missing(monkeypatch, capsys) -> None:
+    monkeypatch.setattr("harness.privileges._effective", lambda: 0)
+    code, _, err = _run(capsys, "run", "default-close")
+    assert code == 2
+    assert err.startswith("harness: capture runs need CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_NET_RAW")
+    assert "sudo" in err
+
+
+def _unprivileged_pytest(require: bool) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "HARNESS_REQUIRE_CAPTURE"}
+    env["COLUMNS"] = "400"  # pytest's short summary must not cut the reason
+    if require:
+        env["HARNESS_REQUIRE_CAPTURE"] = "1"
+    cmd = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--", sys.executable, "-m",
+           "pytest", "-p", "no:cacheprovider", "-q", "-m", "capture",
+           "tests/test_lab_capture.py::test_server_abort_sends_rst"]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="drops root's capabilities with setpriv; needs root and util-linux")
+def test_capture_tests_skip_without_privileges_and_fail_when_required() -> None:
+    skipped = _unprivileged_pytest(require=False)
+    assert skipped.returncode == 0, skipped.stdout
+    assert "1 skipped" in skipped.stdout
+    assert "capture runs need CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_NET_RAW" in skipped.stdout
+    required = _unprivileged_pytest(require=True)
+    assert required.returncode == 1, required.stdout
+    assert "1 error" in required.stdout  # failed in setup, before the test body could run
+    assert "HARNESS_REQUIRE_CAPTURE=1, so this fails instead of skipping" in required.stdout

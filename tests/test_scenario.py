@@ -1,0 +1,64 @@
+"""The catalog as data: the shipped scenarios load, and every mistake in a file is named."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.scenario import CatalogError, find, load_catalog, load_file, parse_scenario
+
+GOOD = """
+id = "x"
+title = "t"
+statement = "s"
+source = "socket(7)"
+pattern = ">S <S. >."
+steps = [
+  { on = "server", call = "listen" },
+  { on = "client", call = "connect" },
+  { on = "server", call = "accept", as = "c2" },
+  { repeat = 2, steps = [ { on = "c2", call = "recv", bytes = 5, expect = { ret = 5 } } ] },
+]
+states = { client = "ESTABLISHED" }
+"""
+
+
+def test_the_shipped_catalog_loads_with_unique_ids() -> None:
+    ids = [sc.id for sc in load_catalog()]
+    assert {"default-close", "linger-abort-server", "linger-abort-client"} <= set(ids)
+    assert len(ids) == len(set(ids))
+
+
+def test_repeat_expands_and_accept_names_a_socket() -> None:
+    sc = parse_scenario(GOOD)
+    assert [s.call for s in sc.steps] == ["listen", "connect", "accept", "recv", "recv"]
+    assert sc.steps[3].on == "c2" and sc.steps[3].expect.ret == 5
+    assert sc.families == ("ipv4",)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (("pattern = \">S <S. >.\"", "pattern = \">S <X\""), "pattern: pattern error at column 4"),
+    (("call = \"connect\"", "call = \"conect\""), "step 2: unknown call 'conect'"),
+    (("on = \"c2\"", "on = \"c3\""), "no socket named 'c3' yet"),
+    (("bytes = 5,", "bytes = \"5\","), "bytes must be a int"),
+    (("expect = { ret = 5 }", "expect = { rett = 5 }"), "unknown expectation 'rett'"),
+    (("client = \"ESTABLISHED\"", "client = \"ESTAB\""), "unknown TCP state 'ESTAB'"),
+    (("repeat = 2", "repeat = 0"), "repeat must be a whole number"),
+    (("title = \"t\"", "title = \"\""), "title is missing or empty"),
+    (("id = \"x\"", "id = \"x\"\ncolour = 1"), "unknown key 'colour'"),
+    (("source = \"socket(7)\"", "source = [1"), "not valid TOML"),
+    (("call = \"listen\" }", "call = \"listen\", bytes = 3 }"), "listen takes no argument"),
+])
+def test_each_mistake_is_named_with_its_place(change: tuple[str, str], message: str) -> None:
+    old, new = change
+    assert old in GOOD
+    with pytest.raises(CatalogError) as error:
+        parse_scenario(GOOD.replace(old, new), "my.toml")
+    assert str(error.value).startswith("my.toml")
+    assert message in str(error.value)
+
+
+def test_unknown_ids_and_unreadable_files_are_one_line(tmp_path) -> None:
+    with pytest.raises(CatalogError, match="unknown scenario 'nope'; known: .*harness list"):
+        find(load_catalog(), ["nope"])
+    with pytest.raises(CatalogError, match="cannot read it"):
+        load_file(tmp_path / "missing.toml")

@@ -1,0 +1,80 @@
+"""The verdict: judged from synthetic results, so each reason to fail is proven to fire."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from harness.notation import ACK, FIN, RST, SYN, str_to_flags
+from harness.result import Call, RunResult
+from harness.scenario import load_catalog
+from harness.segment import Segment
+from harness.verdict import judge, tolerance
+
+C, S = ("127.0.0.1", 40000), ("127.0.0.1", 5000)
+
+
+def _seg(i: int, token: str) -> Segment:
+    src, dst = (C, S) if token[0] == ">" else (S, C)
+    return Segment(time=float(i), family="ipv4", src=src[0], sport=src[1], dst=dst[0],
+                   dport=dst[1], flags=str_to_flags(token[1:]), seq=0, ack=0, win=100,
+                   length=0, index=i + 1)
+
+
+def _abort_client_run(**changes) -> tuple:
+    sc = next(s for s in load_catalog() if s.id == "linger-abort-client")
+    calls = [Call(peer="server" if st.on != "client" else "client", sock=st.on, call=st.call,
+                  ret=0) for st in sc.steps]
+    calls[5] = dataclasses.replace(calls[5], ret=-1, errno="ECONNRESET")
+    result = RunResult(scenario=sc.id, family="ipv4",
+                       segments=[_seg(i, t) for i, t in enumerate([">S", "<S.", ">.", ">R."])],
+                       calls=calls, states={"client": {"state": "CLOSED"},
+                                            "server": {"state": "CLOSED"}})
+    for key, value in changes.items():
+        setattr(result, key, value)
+    return sc, result
+
+
+def test_a_run_as_expected_passes() -> None:
+    sc, result = _abort_client_run()
+    verdict = judge(sc, result)
+    assert verdict.status == "pass", verdict.reasons
+    assert verdict.match.observed == (">S", "<S.", ">.", ">R.")
+
+
+def test_a_fin_instead_of_the_rst_fails_on_the_wire() -> None:
+    sc, result = _abort_client_run()
+    result.segments[-1] = _seg(3, ">F.")
+    verdict = judge(sc, result)
+    assert verdict.status == "fail"
+    assert verdict.reasons == ["wire: packet 4 >F. does not fit: the pattern expected >R. there"]
+
+
+def test_a_wrong_errno_a_slow_close_and_a_wrong_state_each_fail() -> None:
+    sc, result = _abort_client_run()
+    result.calls[5] = dataclasses.replace(result.calls[5], ret=0, errno=None)
+    result.calls[4] = dataclasses.replace(result.calls[4], elapsed=0.5)
+    result.states["server"] = {"state": "TIME-WAIT"}
+    reasons = judge(sc, result).reasons
+    assert any("expected errno ECONNRESET; got conn.recv() = 0" in r for r in reasons)
+    assert any("expected to return within 0.100 s; it took 0.500 s" in r for r in reasons)
+    assert any("server: expected final state CLOSED; the kernel reports TIME-WAIT" in r
+               for r in reasons)
+
+
+def test_a_harness_problem_is_an_error_not_a_fail() -> None:
+    sc, result = _abort_client_run(error="the kernel dropped 3 packets")
+    verdict = judge(sc, result)
+    assert verdict.status == "error"
+    assert verdict.reasons[0] == "the kernel dropped 3 packets"
+
+
+@pytest.mark.parametrize(("expected", "slack"), [(0.0, 0.004), (0.01, 0.004), (1.0, 0.125)])
+def test_tolerance_is_packetdrills(expected: float, slack: float) -> None:
+    assert tolerance(expected) == pytest.approx(slack)
+
+
+def test_flag_constants_are_used_consistently() -> None:
+    assert str_to_flags("R.") == RST | ACK and str_to_flags("S") == SYN
+    assert str_to_flags("F.") == FIN | ACK
