@@ -1,5 +1,7 @@
 """`python -m harness`: the same as the `harness` command."""
 
-from harness.cli import main
 import sys
+
+from harness.cli import main
+
 sys.exit(main())

@@ -40,4 +40,5 @@ def missing_tool(name: str) -> str | None:
     """One line naming a missing command-line tool and how to get it; None if present."""
     if shutil.which(name):
         return None
-    return f"{name} is not installed; `make test` installs it (as root), or `apt-get install {name}`"
+    return (f"{name} is not installed; `make test` installs it (as root), "
+            f"or `apt-get install {name}`")

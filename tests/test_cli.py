@@ -68,7 +68,7 @@ def test_show_prints_tcpdump_lines(capture: Path, capsys) -> None:
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["check", "{cap}", "--expect", ">S <S. >Q"], "harness: bad pattern: pattern error at column 8"),
+    (["check", "{cap}", "--expect", ">S <S. >Q"], "bad pattern: pattern error at column 8"),
     (["check", "{cap}", "--expect", ">S", "--stream", "7"], "stream 7 not found"),
     (["show", "/nonexistent.pcap"], "harness: /nonexistent.pcap: no such capture file"),
     (["show", "{text}"], "not a pcap or pcapng capture file"),
