@@ -72,14 +72,18 @@ def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
     from harness.runner import run_scenario
     from harness.verdict import judge
 
+    plan = [(sc, f) for sc in chosen for f in sc.families if not families or f in families]
+    if not plan:
+        declared = ", ".join(f"{sc.id} ({'/'.join(sc.families)})" for sc in chosen)
+        raise UsageError(f"no run left on {'/'.join(families or [])}: the chosen scenarios "
+                         f"declare only these families: {declared}")
     root, runs, statuses = Path.cwd(), [], []
-    for sc in chosen:
-        for family in [f for f in sc.families if not families or f in families]:
-            result = run_scenario(sc, family, Path(pcap_dir) / _pcap_name(sc, family))
-            verdict = judge(sc, result)
-            print(render_run(sc, result, verdict), end="\n\n", flush=True)
-            runs.append(run_json(sc, result, verdict, root))
-            statuses.append(verdict.status)
+    for sc, family in plan:
+        result = run_scenario(sc, family, Path(pcap_dir) / _pcap_name(sc, family))
+        verdict = judge(sc, result)
+        print(render_run(sc, result, verdict), end="\n\n", flush=True)
+        runs.append(run_json(sc, result, verdict, root))
+        statuses.append(verdict.status)
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         document = results_json(runs, platform.release())

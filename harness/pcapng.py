@@ -6,13 +6,19 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from scapy.data import DLT_EN10MB
 from scapy.packet import Packet
-from scapy.utils import wrpcapng
+from scapy.utils import PcapNgWriter
 
 
 def write_pcapng(path: str | os.PathLike, frames: Sequence[Packet]) -> Path:
-    """Write frames (with their capture timestamps) to path, making its folder if needed."""
+    """Write frames (Ethernet, as `lo` delivers them, with their capture timestamps) to path."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    wrpcapng(str(target), list(frames))
+    with PcapNgWriter(str(target)) as writer:
+        writer.linktype = DLT_EN10MB  # stated, so that a run with no packets is a valid file too
+        if frames:
+            writer.write(list(frames))
+        else:
+            writer.write_header(None)
     return target
