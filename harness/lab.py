@@ -139,15 +139,22 @@ class Lab:
         return match
 
     def explain(self, match: Match) -> str:
-        """A failed match with the tcpdump listing beside it, the calls and the pcap."""
+        """A failed match with the tcpdump listing beside it, then the calls and the pcap."""
         conv = self.conversation()
         lines = tcpdump_lines(list(conv.segments)) if conv else []
-        parts = [match.explain(lines), "", "calls:"]
-        parts += [f"  {c.peer:6} {c.describe()}" for c in self.calls]
+        return "\n".join([match.explain(lines), "", *self._calls_and_pcap()])
+
+    def story(self) -> str:
+        """The wire (token and tcpdump line per packet), the calls and the pcap path."""
+        conv = self.conversation()
+        wire = [f"{token:<5} {line}" for token, line in zip(
+            conv.tokens(), tcpdump_lines(list(conv.segments)), strict=True)] if conv else []
+        return "\n".join(["wire:", *wire, *self._calls_and_pcap()])
+
+    def _calls_and_pcap(self) -> list[str]:
+        lines = ["calls:", *(f"  {c.peer:<6} {c.describe()}" for c in self.calls)]
         pcap = self.save_pcap()
-        if pcap:
-            parts.append(f"pcap: {pcap}")
-        return "\n".join(parts)
+        return [*lines, f"pcap: {pcap}"] if pcap else lines
 
     def save_pcap(self) -> Path | None:
         """Write what was captured so far to the lab's pcap path, if it has one."""

@@ -38,7 +38,11 @@ class PeerProcess:
         self._sel = selectors.DefaultSelector()
         self._sel.register(self._proc.stdout, selectors.EVENT_READ)
         self._buffer = b""
-        self.pid = int(self._read(20.0, "start")["ready"])
+        try:
+            self.pid = int(self._read(20.0, "start")["ready"])
+        except BaseException:
+            self.kill()
+            raise
 
     def _read(self, timeout: float, what: str) -> dict[str, Any]:
         end = time.monotonic() + timeout

@@ -83,18 +83,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     report = yield
     made = item.stash.get(_LAB_KEY, None)
     if made is not None and report.when == "call" and report.failed:
-        report.sections.append(("harness capture", _story(made)))
+        report.sections.append(("harness capture", made.story()))
     return report
-
-
-def _story(made: object) -> str:
-    from harness.lab import Lab
-    from harness.listing import tcpdump_lines
-
-    assert isinstance(made, Lab)
-    conv = made.conversation()
-    lines = [f"{tok:<5} {line}" for tok, line in zip(
-        conv.tokens(), tcpdump_lines(list(conv.segments)), strict=True)] if conv else []
-    calls = [f"{c.peer:<6} {c.describe()}" for c in made.calls]
-    pcap = made.save_pcap()
-    return "\n".join(["wire:", *lines, "calls:", *calls, f"pcap: {pcap}"])
