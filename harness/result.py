@@ -7,8 +7,14 @@ from typing import Any
 
 from harness.segment import Segment
 
+# TCP states as `ss` names them, indexed by the kernel's enum tcp_state (1 is ESTABLISHED).
+TCP_STATES = (
+    "", "ESTABLISHED", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT",
+    "CLOSE", "CLOSE-WAIT", "LAST-ACK", "LISTEN", "CLOSING", "NEW-SYN-RECV",
+)
 # The state we report for a side whose socket is in no kernel table any more (RFC 793).
 CLOSED = "CLOSED"
+STATE_NAMES = (*TCP_STATES[1:], CLOSED)
 # Arguments the listing leaves out: the same for every call of a run, or bulky.
 _UNSHOWN = ("data", "deadline", "family", "port", "within")
 

@@ -9,13 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.pattern import PatternError, compile_pattern
+from harness.result import STATE_NAMES
 
 FAMILIES = ("ipv4", "ipv6")
 SIDES = ("client", "server")
-TCP_STATE_NAMES = (
-    "ESTABLISHED", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "CLOSE",
-    "CLOSE-WAIT", "LAST-ACK", "LISTEN", "CLOSING", "CLOSED",
-)
 # Each call a step can make, with the arguments it takes (name -> (type, required)).
 CALLS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "listen": {"backlog": (int, False)},
@@ -135,9 +132,9 @@ def _step(where: str, raw: dict[str, Any], sockets: dict[str, str]) -> Step:
 def _check_values(where: str, call: str, args: dict[str, Any]) -> None:
     if call == "shutdown" and args["how"] not in SHUTDOWN_HOW:
         raise _fail(where, f"how must be one of {', '.join(SHUTDOWN_HOW)}, not {args['how']!r}")
-    if call == "wait_state" and args["state"] not in TCP_STATE_NAMES:
+    if call == "wait_state" and args["state"] not in STATE_NAMES:
         raise _fail(where, f"unknown TCP state {args['state']!r} "
-                           f"(known: {', '.join(TCP_STATE_NAMES)})")
+                           f"(known: {', '.join(STATE_NAMES)})")
 
 
 def _steps(where: str, raw: Any, sockets: dict[str, str]) -> list[Step]:
@@ -165,9 +162,9 @@ def _states(where: str, raw: Any) -> dict[str, str]:
     for side, state in raw.items():
         if side not in SIDES:
             raise _fail(where, f"states: unknown side {side!r} (client or server)")
-        if state not in TCP_STATE_NAMES:
+        if state not in STATE_NAMES:
             raise _fail(where, f"states.{side}: unknown TCP state {state!r} "
-                               f"(known: {', '.join(TCP_STATE_NAMES)})")
+                               f"(known: {', '.join(STATE_NAMES)})")
     return dict(raw)
 
 

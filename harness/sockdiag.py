@@ -12,6 +12,8 @@ import socket
 import struct
 from dataclasses import dataclass
 
+from harness.result import TCP_STATES
+
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
 NLMSG_ERROR = 2
@@ -24,25 +26,6 @@ _REQ = struct.Struct("=BBBBI")  # family, protocol, ext, pad, states
 _SOCKID = struct.Struct("!HH16s16s")  # sport, dport, src, dst (then if, cookie: host order)
 _MSG_HEAD = struct.Struct("=BBBB")  # family, state, timer, retrans
 _MSG_TAIL = struct.Struct("=IIIII")  # expires, rqueue, wqueue, uid, inode
-
-# Names as `ss` prints them; index is the kernel's enum tcp_state.
-TCP_STATES = (
-    "",
-    "ESTABLISHED",
-    "SYN-SENT",
-    "SYN-RECV",
-    "FIN-WAIT-1",
-    "FIN-WAIT-2",
-    "TIME-WAIT",
-    "CLOSE",
-    "CLOSE-WAIT",
-    "LAST-ACK",
-    "LISTEN",
-    "CLOSING",
-    "NEW-SYN-RECV",
-)
-# RFC 793's name for "no connection state at all": the socket is in no table.
-CLOSED = "CLOSED"
 
 
 @dataclass(frozen=True)
