@@ -91,3 +91,14 @@ def test_socket_options_report_what_the_kernel_did(lab: Lab) -> None:
     assert lab.client.recv(10).ret == 0
     assert lab.server.process.call("conn", "shutdown", how="SHUT_BOTH").error
     lab.expect(">S <S. >. <F. >.?")
+
+
+def test_a_peer_that_exits_with_its_socket_open_closes_it(lab: Lab) -> None:
+    lab.server.listen()
+    lab.client.connect()
+    lab.server.accept()
+    assert lab.client.exit(3).ret == 0
+    assert lab.client.process.wait_exit() == 3
+    lab.wait_state("client", "FIN-WAIT-2")  # the orphan's FIN was sent and ACKed
+    assert lab.state("server") == "CLOSE-WAIT"
+    lab.expect(">S <S. >. >F. <.")
