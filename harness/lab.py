@@ -22,7 +22,7 @@ from harness.pattern import Match, compile_pattern
 from harness.pcapng import write_pcapng
 from harness.peer import PeerProcess, SocketHandle
 from harness.result import CLOSED, Call, RunResult
-from harness.segment import Segment, packets_to_segments
+from harness.segment import Segment, segment_from_packet
 from harness.sockdiag import SockDiag, SocketState
 from harness.waiting import WaitTimeout, wait_until
 
@@ -42,6 +42,8 @@ class Lab:
         self.pcap_path = Path(pcap_path) if pcap_path else None
         self.calls: list[Call] = []
         self.notes: list[str] = []
+        self._segments: list[Segment] = []
+        self._dissected = 0  # frames already turned into segments
         self._arrived = threading.Condition()
         self._stack = contextlib.ExitStack()
         try:
@@ -107,8 +109,14 @@ class Lab:
 
     # -- what the wire says --------------------------------------------------------------
     def segments(self) -> list[Segment]:
-        """Every TCP segment captured so far."""
-        return packets_to_segments(self._capture.frames())
+        """Every TCP segment captured so far; each frame is dissected once."""
+        frames = self._capture.frames()
+        for number in range(self._dissected + 1, len(frames) + 1):
+            seg = segment_from_packet(frames[number - 1], number)
+            if seg is not None:
+                self._segments.append(seg)
+        self._dissected = len(frames)
+        return list(self._segments)
 
     def conversation(self) -> Conversation | None:
         """The first connection in the capture, None before any packet."""
@@ -183,7 +191,7 @@ class Lab:
         frames = self._capture.stop()
         stats = self._capture.stats
         result = RunResult(scenario=self.scenario, family=self.family,
-                           segments=packets_to_segments(frames), calls=list(self.calls),
+                           segments=self.segments(), calls=list(self.calls),
                            states=states, client=self.client_address,
                            server=self.server_address, notes=list(self.notes))
         if stats is not None:
