@@ -13,7 +13,7 @@ from harness.conversation import pick, split_conversations
 from harness.listing import tcpdump_lines
 from harness.pattern import PatternError, compile_pattern
 from harness.report import render_run, results_json, run_json, summary_line
-from harness.scenario import CatalogError, Scenario, find, load_catalog
+from harness.scenario import CatalogError, Scenario, find, load_catalog, load_file
 from harness.segment import CaptureFileError, read_capture
 
 
@@ -51,8 +51,19 @@ def cmd_list() -> int:
     return 0
 
 
+def _choose(ids: Sequence[str]) -> list[Scenario]:
+    """The scenarios asked for: catalog ids, or paths of scenario files (*.toml)."""
+    catalog = load_catalog()
+    if not ids:
+        return catalog
+    files = {i: load_file(i) for i in ids if i.endswith(".toml")}
+    named = find(catalog, [i for i in ids if i not in files])
+    by_id = {sc.id: sc for sc in named}
+    return [files[i] if i in files else by_id[i] for i in ids]
+
+
 def _pcap_name(sc: Scenario, family: str) -> str:
-    return f"{sc.id}.pcapng" if family == "ipv4" else f"{sc.id}.{family}.pcapng"
+    return f"{sc.id}-{family}.pcapng"
 
 
 def _require_capture() -> None:
@@ -66,8 +77,7 @@ def _require_capture() -> None:
 def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
             families: Sequence[str] | None) -> int:
     """Run scenarios, print each story and verdict; 0 only if every run passed."""
-    catalog = load_catalog()
-    chosen = find(catalog, list(ids)) if ids else catalog
+    chosen = _choose(ids)
     _require_capture()
     from harness.runner import run_scenario
     from harness.verdict import judge

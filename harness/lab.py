@@ -139,6 +139,23 @@ class Lab:
                 match = compiled.match(self.observed())
         return match
 
+    def wait_wire(self, pattern: str, within: float = 5.0) -> None:
+        """Wait until the packets so far begin with pattern; WaitTimeout names it otherwise."""
+        compiled = compile_pattern(pattern)
+
+        def seen() -> bool:
+            tokens = self.observed()
+            return any(compiled.match(tokens[:n]).ok for n in range(len(tokens), -1, -1))
+
+        with self._arrived:
+            end = time.monotonic() + within
+            while not seen():
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise WaitTimeout(f"the wire to show {pattern} (it shows "
+                                      f"{' '.join(self.observed()) or 'nothing'})", within)
+                self._arrived.wait(left)
+
     def expect(self, pattern: str, within: float = 2.0) -> Match:
         """Assert that the first connection on the wire matches pattern (tcpdump notation)."""
         match = self.wait_pattern(pattern, within)

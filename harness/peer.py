@@ -71,6 +71,30 @@ class PeerProcess:
         self._record(outcome)
         return outcome
 
+    def end(self, sock: str, how: str, code: int = 0, timeout: float = 10.0) -> Call:
+        """The process ends with its sockets open: it calls _exit(code) or gets SIGKILL.
+
+        The call's duration runs until the process has been reaped, so it includes closing
+        every descriptor the process held; its return value is the exit status.
+        """
+        start, began = time.time(), time.monotonic()
+        if how == "exit":
+            command = {"op": "exit", "args": {"name": sock, "code": code}}
+            self._proc.stdin.write((json.dumps(command) + "\n").encode())
+            self._proc.stdin.flush()
+        else:
+            self._proc.send_signal(signal.SIGKILL)
+        error = None
+        try:
+            status: int | None = self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            status, error = None, f"the process did not end within {timeout:.1f} s"
+        call = Call(peer=self.name, sock=sock, call=how,
+                    args={"code": code} if how == "exit" else {}, ret=status, start=start,
+                    elapsed=time.monotonic() - began, error=error)
+        self._record(call)
+        return call
+
     def alive(self) -> bool:
         """True while the process runs."""
         return self._proc.poll() is None
@@ -113,6 +137,10 @@ class SocketHandle:
 
     def _call(self, op: str, deadline: float | None = None, **args: Any) -> Call:
         return self.process.call(self.name, op, deadline=deadline, **args)
+
+    def socket(self) -> Call:
+        """socket(): make the socket now, so that options can be set before connect()."""
+        return self._call("socket", family=self.family)
 
     def listen(self, backlog: int = 16) -> Call:
         """bind() to the lab's address and port, then listen()."""
@@ -175,6 +203,18 @@ class SocketHandle:
         """The outcome of this peer's call that was still blocked at its deadline."""
         return self.process.call(self.name, "collect", timeout=timeout)
 
+    def fill(self, within: float = 5.0) -> Call:
+        """Write without blocking until the peer's window is shut and the send buffer full."""
+        return self.process.call(self.name, "fill", timeout=within + 5, within=within)
+
+    def drain(self, deadline: float | None = None) -> Call:
+        """recv() until end of file or an error; returns the byte count (`info["ended_by"]`)."""
+        return self._call("drain", deadline)
+
     def exit(self, code: int = 0) -> Call:
-        """The peer process exits with its sockets still open."""
-        return self.process.call(self.name, "exit", code=code)
+        """The peer process calls _exit(code) with its sockets still open; waits until reaped."""
+        return self.process.end(self.name, "exit", code)
+
+    def kill(self) -> Call:
+        """SIGKILL to the peer process, its sockets still open; waits until reaped."""
+        return self.process.end(self.name, "kill")

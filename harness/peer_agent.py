@@ -30,6 +30,8 @@ from harness.waiting import WaitTimeout, wait_until
 PR_SET_PDEATHSIG = 1
 SIOCINQ = 0x541B
 SIOCOUTQ = 0x5411
+SIOCOUTQNSD = 0x894B  # bytes queued but not yet sent
+FILL_CHUNK = 65536
 DEFAULT_TIMEOUT = 10.0
 _FAMILIES = {"ipv4": (socket.AF_INET, "127.0.0.1"), "ipv6": (socket.AF_INET6, "::1")}
 _HOW = {"SHUT_RD": socket.SHUT_RD, "SHUT_WR": socket.SHUT_WR, "SHUT_RDWR": socket.SHUT_RDWR}
@@ -57,6 +59,14 @@ class Agent:
         self.socks[name] = s
         return 0, {"local": list(s.getsockname()[:2])}
 
+    def op_socket(self, name: str, family: str) -> tuple:
+        """A TCP socket made ahead of connect(), so that options can be set first."""
+        if name in self.socks:
+            raise KeyError(f"this peer already holds a socket named {name!r}")
+        s = socket.socket(_FAMILIES[family][0], socket.SOCK_STREAM)
+        self.socks[name] = s
+        return s.fileno(), {}
+
     def op_connect(self, name: str, family: str, port: int) -> tuple:
         fam, addr = _FAMILIES[family]
         s = self.socks.get(name) or socket.socket(fam, socket.SOCK_STREAM)
@@ -70,11 +80,67 @@ class Agent:
         return conn.fileno(), {"peer": list(peer[:2]), "local": list(conn.getsockname()[:2])}
 
     def op_send(self, name: str, data: str) -> tuple:
-        return self.sock(name).send(base64.b64decode(data)), {}
+        """One send(); a SIGPIPE it raises is caught (blocked, then taken) and reported."""
+        s = self.sock(name)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPIPE})
+        try:
+            sent = s.send(base64.b64decode(data))
+        except OSError as exc:
+            exc.harness_info = _took_sigpipe()  # type: ignore[attr-defined]
+            raise
+        return sent, _took_sigpipe()
 
     def op_recv(self, name: str, size: int) -> tuple:
         data = self.sock(name).recv(size)
         return len(data), {"data": base64.b64encode(data).decode()}
+
+    def op_drain(self, name: str) -> tuple:
+        """recv() until end of file or an error: how many bytes, and what ended it."""
+        s, total = self.sock(name), 0
+        while True:
+            try:
+                chunk = s.recv(1 << 20)
+            except OSError as exc:
+                ended = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+                return total, {"ended_by": ended}
+            if not chunk:
+                return total, {"ended_by": "EOF"}
+            total += len(chunk)
+
+    def op_fill(self, name: str, within: float) -> tuple:
+        """Write until the socket takes no more: the peer's window is shut, the send buffer full.
+
+        Writes without blocking until EAGAIN, waits until nothing is in flight (all sent
+        bytes acknowledged, the rest unsent), and stops when a write then still gets EAGAIN.
+        """
+        s, total, chunk = self.sock(name), 0, b"x" * FILL_CHUNK
+        while True:
+            try:
+                total += s.send(chunk, socket.MSG_DONTWAIT)
+                continue
+            except BlockingIOError:
+                pass
+            stalled = self._stalled(s, within)
+            if stalled is not None:
+                return -1, {"written": total, "timeout": stalled}
+            try:
+                total += s.send(chunk, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return total, {"queued": _queue(s, SIOCOUTQ), "unsent": _queue(s, SIOCOUTQNSD)}
+
+    @staticmethod
+    def _stalled(s: socket.socket, within: float) -> str | None:
+        what = "every sent byte acknowledged and bytes left unsent (the peer's window shut)"
+
+        def stalled() -> bool:
+            queued, unsent = _queue(s, SIOCOUTQ), _queue(s, SIOCOUTQNSD)
+            return unsent > 0 and queued == unsent
+
+        try:
+            wait_until(stalled, within, what)
+        except WaitTimeout:
+            return what
+        return None
 
     def op_set_linger(self, name: str, onoff: int, linger: int) -> tuple:
         s = self.sock(name)
@@ -122,15 +188,28 @@ class Agent:
     def _wait_queue(self, name: str, ioctl: int, ok: Callable[[int], bool], within: float,
                     what: str) -> tuple:
         s = self.sock(name)
-
-        def level() -> int:
-            return struct.unpack("i", fcntl.ioctl(s.fileno(), ioctl, b"\0" * 4))[0]
-
         try:
-            wait_until(lambda: ok(level()), within, what)
+            wait_until(lambda: ok(_queue(s, ioctl)), within, what)
         except WaitTimeout:
-            return -1, {"queued": level(), "timeout": what}
-        return 0, {"queued": level()}
+            return -1, {"queued": _queue(s, ioctl), "timeout": what}
+        return 0, {"queued": _queue(s, ioctl)}
+
+
+def _queue(s: socket.socket, ioctl: int) -> int:
+    """One of the socket's queue lengths in bytes (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD)."""
+    return struct.unpack("i", fcntl.ioctl(s.fileno(), ioctl, b"\0" * 4))[0]
+
+
+def _took_sigpipe() -> dict[str, Any]:
+    """Take a SIGPIPE pending for this thread, if any: {"signal": "SIGPIPE"} when there was one.
+
+    The calling thread blocks SIGPIPE, so the kernel keeps it pending even though Python
+    ignores it; taking it here tells us whether the call raised it.
+    """
+    if signal.SIGPIPE in signal.sigpending():
+        signal.sigtimedwait({signal.SIGPIPE}, 0)
+        return {"signal": "SIGPIPE"}
+    return {}
 
 
 def _outcome(fn: Callable[[], tuple]) -> dict[str, Any]:
@@ -139,7 +218,7 @@ def _outcome(fn: Callable[[], tuple]) -> dict[str, Any]:
         ret, info = fn()
         err = None
     except OSError as exc:
-        ret, info = -1, {}
+        ret, info = -1, getattr(exc, "harness_info", {})
         err = errno.errorcode.get(exc.errno or 0, str(exc.errno))
     return {"ret": ret, "errno": err, "start": start_wall,
             "elapsed": time.monotonic() - start, "blocked": False, **info}

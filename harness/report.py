@@ -45,6 +45,17 @@ def _states_text(result: RunResult) -> str:
     return ", ".join(parts)
 
 
+def claim_lines(verdict: Verdict) -> list[str]:
+    """One line per claim: its verdict on this kernel, its statement and the evidence."""
+    out = []
+    for outcome in verdict.claims:
+        mark = "" if outcome.as_expected or outcome.verdict == "undecided" else "  (UNEXPECTED)"
+        out.append(f"   claim {outcome.claim.id}: {outcome.verdict.upper()}{mark}")
+        out.append(f"     {outcome.claim.text}  [{outcome.claim.source}]")
+        out += [f"     - {line}" for line in outcome.evidence]
+    return out
+
+
 def verdict_line(scenario: Scenario, result: RunResult, verdict: Verdict) -> str:
     """`PASS  default-close  ipv4  >S <S. ... (13 packets)  server TIME-WAIT, client CLOSED`."""
     tokens = " ".join(verdict.match.observed) if verdict.match else ""
@@ -60,6 +71,7 @@ def render_run(scenario: Scenario, result: RunResult, verdict: Verdict) -> str:
            f"   final states: {_states_text(result)}"]
     if result.pcap:
         out.append(f"   pcap: {result.pcap}")
+    out += claim_lines(verdict)
     out.append(verdict_line(scenario, result, verdict))
     out += [f"   - {reason}" for reason in verdict.reasons]
     if verdict.match is not None and not verdict.match.ok and verdict.conversation:
@@ -90,6 +102,7 @@ def run_json(scenario: Scenario, result: RunResult, verdict: Verdict, root: Path
         "calls": [call.to_json() for call in result.calls],
         "states": result.states,
         "capture": result.capture,
+        "claims": [outcome.to_json() for outcome in verdict.claims],
     }
     if not verdict.ok:
         entry["reason"] = "; ".join(verdict.reasons)

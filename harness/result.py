@@ -49,6 +49,10 @@ class Call:
         if self.blocked:
             return f"{self.signature()} still blocked after {self.elapsed:.3f} s"
         err = f" {self.errno}" if self.errno else ""
+        if "ended_by" in self.info:
+            err = f" bytes, then {self.info['ended_by']}"
+        if "signal" in self.info:
+            err += f", {self.info['signal']} raised"
         return f"{self.signature()} = {self.ret}{err} ({self.elapsed:.3f} s)"
 
     def to_json(self) -> dict[str, Any]:
@@ -62,6 +66,8 @@ class Call:
             "errno": self.errno,
             "elapsed": round(self.elapsed, 6),
             "blocked": self.blocked,
+            **{k: self.info[k] for k in ("signal", "ended_by", "queued", "unsent")
+               if k in self.info},
             **({"error": self.error} if self.error else {}),
         }
 

@@ -23,8 +23,13 @@ class _Sockets:
     def run(self, step: Step) -> Call:
         if step.call == "wait_state":
             return self._wait_state(step)
+        if step.call == "wait_wire":
+            return self._wait_wire(step)
         handle = self.by_name[step.on]
         args = dict(step.args)
+        if step.call == "connect" and "as" in args:
+            handle = SocketHandle(handle.process, args["as"], handle.family, handle.port)
+            self.by_name[handle.name] = handle
         if step.call == "accept":
             new = handle.accept(args.get("as", "conn"), args.get("deadline"))
             self.by_name[new.name] = new
@@ -41,9 +46,22 @@ class _Sockets:
             error = None
         except WaitTimeout as exc:
             error = str(exc)
-        call = Call(peer="lab", sock=side, call="wait_state", args={"state": state},
-                    ret=None if error else 0, start=start,
-                    elapsed=time.monotonic() - began, error=error)
+        return self._record("wait_state", side, {"state": state}, start, began, error)
+
+    def _wait_wire(self, step: Step) -> Call:
+        pattern, within = step.args["pattern"], float(step.args.get("within", 5.0))
+        start, began = time.time(), time.monotonic()
+        try:
+            self.lab.wait_wire(pattern, within)
+            error = None
+        except WaitTimeout as exc:
+            error = str(exc)
+        return self._record("wait_wire", "wire", {"pattern": pattern}, start, began, error)
+
+    def _record(self, what: str, sock: str, args: dict[str, Any], start: float, began: float,
+                error: str | None) -> Call:
+        call = Call(peer="lab", sock=sock, call=what, args=args, ret=None if error else 0,
+                    start=start, elapsed=time.monotonic() - began, error=error)
         self.lab.calls.append(call)
         return call
 
@@ -54,6 +72,7 @@ def _send(handle: SocketHandle, args: dict[str, Any]) -> Call:
 
 
 _CALLS = {
+    "socket": lambda h, a: h.socket(),
     "listen": lambda h, a: h.listen(a.get("backlog", 16)),
     "connect": lambda h, a: h.connect(a.get("deadline")),
     "send": _send,
@@ -65,6 +84,9 @@ _CALLS = {
     "shutdown": lambda h, a: h.shutdown(a["how"]),
     "close": lambda h, a: h.close(a.get("deadline")),
     "exit": lambda h, a: h.exit(a.get("code", 0)),
+    "kill": lambda h, a: h.kill(),
+    "fill": lambda h, a: h.fill(a.get("within", 5.0)),
+    "drain": lambda h, a: h.drain(a.get("deadline")),
     "wait_acked": lambda h, a: h.wait_acked(a.get("within", 5.0)),
     "wait_inq": lambda h, a: h.wait_inq(a["bytes"], a.get("within", 5.0)),
     "collect": lambda h, a: h.collect(),

@@ -8,6 +8,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from harness.claims import Claim, ClaimError, parse_claims
+from harness.expect import EXPECT_KEYS, Expect
 from harness.pattern import PatternError, compile_pattern
 from harness.result import STATE_NAMES
 
@@ -15,8 +17,9 @@ FAMILIES = ("ipv4", "ipv6")
 SIDES = ("client", "server")
 # Each call a step can make, with the arguments it takes (name -> (type, required)).
 CALLS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
+    "socket": {},
     "listen": {"backlog": (int, False)},
-    "connect": {"deadline": ((int, float), False)},
+    "connect": {"as": (str, False), "deadline": ((int, float), False)},
     "accept": {"as": (str, False), "deadline": ((int, float), False)},
     "send": {"bytes": (int, False), "text": (str, False), "deadline": ((int, float), False)},
     "recv": {"bytes": (int, True), "deadline": ((int, float), False)},
@@ -26,30 +29,22 @@ CALLS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "set_sndbuf": {"size": (int, True)},
     "shutdown": {"how": (str, True)},
     "close": {"deadline": ((int, float), False)},
+    "drain": {"deadline": ((int, float), False)},
+    "fill": {"within": ((int, float), False)},
     "exit": {"code": (int, False)},
+    "kill": {},
     "wait_acked": {"within": ((int, float), False)},
     "wait_inq": {"bytes": (int, True), "within": ((int, float), False)},
     "wait_state": {"state": (str, True), "within": ((int, float), False)},
+    "wait_wire": {"pattern": (str, True), "within": ((int, float), False)},
     "collect": {},
 }
-EXPECT_KEYS = {"ret": int, "errno": str, "max_elapsed": (int, float), "elapsed": (int, float),
-               "blocked": bool}
 SHUTDOWN_HOW = ("SHUT_RD", "SHUT_WR", "SHUT_RDWR")
+INT_MAX = 2**31 - 1
 
 
 class CatalogError(ValueError):
     """A scenario file is not valid; the message names the file and the place."""
-
-
-@dataclass(frozen=True)
-class Expect:
-    """What one call should return; None means not checked."""
-
-    ret: int | None = None
-    errno: str | None = None
-    max_elapsed: float | None = None
-    elapsed: float | None = None
-    blocked: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +73,8 @@ class Scenario:
     pattern: str
     steps: tuple[Step, ...]
     states: dict[str, str]
-    families: tuple[str, ...] = ("ipv4",)
+    families: tuple[str, ...] = FAMILIES
+    claims: tuple[Claim, ...] = ()
     path: str = ""
 
 
@@ -111,6 +107,10 @@ def _step(where: str, raw: dict[str, Any], sockets: dict[str, str]) -> Step:
     if call == "wait_state":
         if on not in SIDES:
             raise _fail(where, f"wait_state takes on = \"client\" or \"server\", not {on!r}")
+    elif call == "wait_wire":
+        if on not in (None, "wire"):
+            raise _fail(where, "wait_wire watches the wire: leave out on, or write on = \"wire\"")
+        on = "wire"
     elif on not in sockets:
         raise _fail(where, f"no socket named {on!r} yet (known: {', '.join(sockets)})")
     args = {k: v for k, v in raw.items() if k not in ("on", "call", "expect")}
@@ -125,6 +125,10 @@ def _step(where: str, raw: dict[str, Any], sockets: dict[str, str]) -> Step:
     _check_values(where, call, args)
     if call == "accept":
         sockets[args.get("as", "conn")] = sockets[on]
+    if call == "connect" and "as" in args:
+        if args["as"] in sockets:
+            raise _fail(where, f"a socket named {args['as']!r} exists already")
+        sockets[args["as"]] = sockets[on]
     expect = _expect(where, raw["expect"]) if "expect" in raw else None
     return Step(on=on, call=call, args=args, expect=expect)
 
@@ -132,6 +136,14 @@ def _step(where: str, raw: dict[str, Any], sockets: dict[str, str]) -> Step:
 def _check_values(where: str, call: str, args: dict[str, Any]) -> None:
     if call == "shutdown" and args["how"] not in SHUTDOWN_HOW:
         raise _fail(where, f"how must be one of {', '.join(SHUTDOWN_HOW)}, not {args['how']!r}")
+    if call == "wait_wire":
+        try:
+            compile_pattern(args["pattern"])
+        except PatternError as exc:
+            raise _fail(where, f"wait_wire pattern: {exc}") from None
+    if call == "set_linger" and not (0 <= args["onoff"] <= INT_MAX
+                                     and 0 <= args["linger"] <= INT_MAX):
+        raise _fail(where, f"set_linger takes onoff and linger from 0 to {INT_MAX}")
     if call == "wait_state" and args["state"] not in STATE_NAMES:
         raise _fail(where, f"unknown TCP state {args['state']!r} "
                            f"(known: {', '.join(STATE_NAMES)})")
@@ -181,7 +193,8 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _fail(where, f"not valid TOML: {exc}") from None
-    known = {"id", "title", "statement", "source", "pattern", "steps", "states", "families"}
+    known = {"id", "title", "statement", "source", "pattern", "steps", "states", "families",
+             "claims"}
     for key in data:
         if key not in known:
             raise _fail(where, f"unknown key {key!r} (known: {', '.join(sorted(known))})")
@@ -190,15 +203,19 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
         compile_pattern(pattern)
     except PatternError as exc:
         raise _fail(where, f"pattern: {exc}") from None
-    families = tuple(data.get("families", ["ipv4"]))
+    families = tuple(data.get("families", FAMILIES))
     if not families or any(f not in FAMILIES for f in families):
         raise _fail(where, f"families must be a list drawn from {', '.join(FAMILIES)}")
+    steps = tuple(_steps(where, data.get("steps"), {"client": "client", "server": "server"}))
+    try:
+        claims = parse_claims(where, data.get("claims"), [(s.on, s.call) for s in steps])
+    except ClaimError as exc:
+        raise CatalogError(str(exc)) from None
     return Scenario(
         id=_text(where, data, "id"), title=_text(where, data, "title"),
         statement=_text(where, data, "statement"), source=_text(where, data, "source"),
-        pattern=pattern,
-        steps=tuple(_steps(where, data.get("steps"), {"client": "client", "server": "server"})),
-        states=_states(where, data.get("states")), families=families, path=where,
+        pattern=pattern, steps=steps, states=_states(where, data.get("states")),
+        families=families, claims=claims, path=where,
     )
 
 

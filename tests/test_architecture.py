@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "harness"
-CORE = ["notation", "pattern", "scenario", "segment", "conversation", "listing", "result",
-        "verdict", "report"]
+CORE = ["notation", "pattern", "expect", "claims", "scenario", "segment", "conversation",
+        "listing", "result", "verdict", "report"]
 SHELL = ["netns", "capture", "sockdiag", "peer_agent", "peer", "lab", "runner", "privileges",
          "pcapng", "waiting", "cli", "pytest_plugin"]
 

@@ -97,8 +97,9 @@ def test_a_peer_that_exits_with_its_socket_open_closes_it(lab: Lab) -> None:
     lab.server.listen()
     lab.client.connect()
     lab.server.accept()
-    assert lab.client.exit(3).ret == 0
-    assert lab.client.process.wait_exit() == 3
+    exited = lab.client.exit(3)
+    assert exited.ret == 3 and exited.error is None  # its exit status, once reaped
+    assert not lab.client.process.alive()
     lab.wait_state("client", "FIN-WAIT-2")  # the orphan's FIN was sent and ACKed
     assert lab.state("server") == "CLOSE-WAIT"
     lab.expect(">S <S. >. >F. <.")

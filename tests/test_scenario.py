@@ -32,7 +32,7 @@ def test_repeat_expands_and_accept_names_a_socket() -> None:
     sc = parse_scenario(GOOD)
     assert [s.call for s in sc.steps] == ["listen", "connect", "accept", "recv", "recv"]
     assert sc.steps[3].on == "c2" and sc.steps[3].expect.ret == 5
-    assert sc.families == ("ipv4",)
+    assert sc.families == ("ipv4", "ipv6")  # every scenario runs on both unless it says
 
 
 @pytest.mark.parametrize(("change", "message"), [

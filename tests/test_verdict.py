@@ -6,11 +6,12 @@ import dataclasses
 
 import pytest
 
+from harness.expect import tolerance
 from harness.notation import ACK, FIN, RST, SYN, str_to_flags
 from harness.result import Call, RunResult
 from harness.scenario import load_catalog
 from harness.segment import Segment
-from harness.verdict import judge, tolerance
+from harness.verdict import judge
 
 C, S = ("127.0.0.1", 40000), ("127.0.0.1", 5000)
 
@@ -48,7 +49,11 @@ def test_a_fin_instead_of_the_rst_fails_on_the_wire() -> None:
     result.segments[-1] = _seg(3, ">F.")
     verdict = judge(sc, result)
     assert verdict.status == "fail"
-    assert verdict.reasons == ["wire: packet 4 >F. does not fit: the pattern expected >R. there"]
+    assert verdict.reasons[0] == "wire: packet 4 >F. does not fit: the pattern expected >R. there"
+    # The scenario's claim about this very wire is now answered the other way: said loudly.
+    assert verdict.claims[0].verdict == "does not hold"
+    assert verdict.reasons[1].startswith("claim abort-after-connect-rst: Linux is expected to "
+                                         "show it HOLDS, but here it DOES NOT HOLD")
 
 
 def test_a_wrong_errno_a_slow_close_and_a_wrong_state_each_fail() -> None:
