@@ -81,15 +81,21 @@ class Lab:
     @property
     def client_address(self) -> tuple[str, int] | None:
         """The client's address and port, once connect() has run."""
+        return self.connection_address("client")
+
+    def connection_address(self, sock: str) -> tuple[str, int] | None:
+        """The local address of the client socket named sock, once its connect() has run."""
         for call in self.calls:
-            if call.peer == "client" and call.call == "connect" and "local" in call.info:
+            if (call.peer == "client" and call.sock == sock and call.call == "connect"
+                    and "local" in call.info):
                 addr, port = call.info["local"]
                 return str(addr), int(port)
         return None
 
-    def socket_state(self, side: str) -> SocketState | None:
-        """The kernel's view of one side's connection socket; None once it is in no table."""
-        client, server = self.client_address, self.server_address
+    def socket_state(self, side: str, connection: str = "client") -> SocketState | None:
+        """The kernel's view of one side of a connection (by default the first: the one the
+        client socket `client` made; None once it is in no table."""
+        client, server = self.connection_address(connection), self.server_address
         if client is None:
             return None
         local, remote = (client, server) if side == "client" else (server, client)
@@ -98,14 +104,17 @@ class Lab:
                 return sock
         return None
 
-    def state(self, side: str) -> str:
+    def state(self, side: str, connection: str = "client") -> str:
         """One side's TCP state by name, as ss prints it ("CLOSED" when gone)."""
-        sock = self.socket_state(side)
+        sock = self.socket_state(side, connection)
         return sock.state if sock else CLOSED
 
-    def wait_state(self, side: str, state: str, within: float = 5.0) -> None:
-        """Wait until one side's connection reaches state; WaitTimeout names it otherwise."""
-        wait_until(lambda: self.state(side) == state, within, f"the {side} to reach {state}")
+    def wait_state(self, side: str, state: str, within: float = 5.0,
+                   connection: str = "client") -> None:
+        """Wait until one side of a connection reaches state; WaitTimeout names it otherwise."""
+        which = "" if connection == "client" else f" (connection {connection})"
+        wait_until(lambda: self.state(side, connection) == state, within,
+                   f"the {side}{which} to reach {state}")
 
     # -- what the wire says --------------------------------------------------------------
     def segments(self) -> list[Segment]:

@@ -40,13 +40,16 @@ class _Sockets:
     def _wait_state(self, step: Step) -> Call:
         side, state = step.on, step.args["state"]
         within = float(step.args.get("within", 5.0))
+        connection = step.args.get("connection", "client")
         start, began = time.time(), time.monotonic()
         try:
-            self.lab.wait_state(side, state, within)
+            self.lab.wait_state(side, state, within, connection)
             error = None
         except WaitTimeout as exc:
             error = str(exc)
-        return self._record("wait_state", side, {"state": state}, start, began, error)
+        args = {"state": state} if connection == "client" else {"state": state,
+                                                                "connection": connection}
+        return self._record("wait_state", side, args, start, began, error)
 
     def _wait_wire(self, step: Step) -> Call:
         pattern, within = step.args["pattern"], float(step.args.get("within", 5.0))

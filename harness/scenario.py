@@ -35,7 +35,8 @@ CALLS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "kill": {},
     "wait_acked": {"within": ((int, float), False)},
     "wait_inq": {"bytes": (int, True), "within": ((int, float), False)},
-    "wait_state": {"state": (str, True), "within": ((int, float), False)},
+    "wait_state": {"state": (str, True), "connection": (str, False),
+                   "within": ((int, float), False)},
     "wait_wire": {"pattern": (str, True), "within": ((int, float), False)},
     "collect": {},
 }
@@ -122,7 +123,7 @@ def _step(where: str, raw: dict[str, Any], sockets: dict[str, str]) -> Step:
     for key, (_kind, required) in CALLS[call].items():
         if required and key not in args:
             raise _fail(where, f"{call} needs {key}")
-    _check_values(where, call, args)
+    _check_values(where, call, args, sockets)
     if call == "accept":
         sockets[args.get("as", "conn")] = sockets[on]
     if call == "connect" and "as" in args:
@@ -133,7 +134,7 @@ def _step(where: str, raw: dict[str, Any], sockets: dict[str, str]) -> Step:
     return Step(on=on, call=call, args=args, expect=expect)
 
 
-def _check_values(where: str, call: str, args: dict[str, Any]) -> None:
+def _check_values(where: str, call: str, args: dict[str, Any], sockets: dict[str, str]) -> None:
     if call == "shutdown" and args["how"] not in SHUTDOWN_HOW:
         raise _fail(where, f"how must be one of {', '.join(SHUTDOWN_HOW)}, not {args['how']!r}")
     if call == "wait_wire":
@@ -144,6 +145,8 @@ def _check_values(where: str, call: str, args: dict[str, Any]) -> None:
     if call == "set_linger" and not (0 <= args["onoff"] <= INT_MAX
                                      and 0 <= args["linger"] <= INT_MAX):
         raise _fail(where, f"set_linger takes onoff and linger from 0 to {INT_MAX}")
+    if call == "wait_state" and args.get("connection", "client") not in sockets:
+        raise _fail(where, f"wait_state: no client socket named {args['connection']!r}")
     if call == "wait_state" and args["state"] not in STATE_NAMES:
         raise _fail(where, f"unknown TCP state {args['state']!r} "
                            f"(known: {', '.join(STATE_NAMES)})")
