@@ -34,6 +34,8 @@ _KINDS: dict[str, dict[str, type | tuple[type, ...]]] = {
 _CLAIM_KEYS = ("id", "text", "source", "linux", "when")
 _RETURNED_AFTER = ("fin-acked",)
 _GOT = ("fewer", "all")
+_FLAG_NAMES = {"F": "FIN", "S": "SYN", "R": "RST", "P": "PSH", ".": "ACK", "U": "URG",
+               "E": "ECE", "W": "CWR", "e": "AE"}
 _SEND_CALLS = ("send", "fill")
 _RECV_CALLS = ("recv", "drain")
 
@@ -279,8 +281,8 @@ def _observe_flag(spec: dict[str, Any], conversations: Sequence[Conversation]) -
             if seg.flags & flags == flags and (side is None or side == from_side):
                 hits.append(f"{tok} (packet {seg.index})")
     who = f" from the {side}" if side else ""
-    what = f"{spec['flag']}-flagged packet"
-    line = (f"{len(hits)} {what}(s){who}: {', '.join(hits)}" if hits
+    what = "+".join(_FLAG_NAMES.get(letter, letter) for letter in spec["flag"])
+    line = (f"{what}{who}: {', '.join(hits)}" if hits
             else f"no {what}{who} among {total} packets")
     return bool(hits) == spec.get("seen", True), line
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from harness.conversation import pick, split_conversations
 from harness.listing import tcpdump_lines
 from harness.pattern import PatternError, compile_pattern
 from harness.report import render_run, results_json, run_json, summary_line
+from harness.report_markdown import render_report
 from harness.scenario import CatalogError, Scenario, find, load_catalog, load_file
 from harness.segment import CaptureFileError, read_capture
 
@@ -25,14 +27,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness", description="Prove on the wire what closing a TCP connection does.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("list", help="the scenarios, each with the statement it checks")
+    sub.add_parser("list", help="the scenarios, each with the claims it settles")
     run = sub.add_parser("run", help="run scenarios (all when no ID is given)")
     run.add_argument("ids", nargs="*", metavar="ID")
     run.add_argument("--pcap-dir", default="pcaps", help="where pcapng files go (pcaps)")
     run.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
-    run.add_argument("--family", choices=["ipv4", "ipv6"], action="append",
-                     help="run only on this address family (repeatable)")
-    sub.add_parser("verify", help="run the whole catalog into pcaps/ (what `make verify` runs)")
+    run.add_argument("--report", metavar="FILE", help="write the Markdown report to FILE")
+    run.add_argument("--family", choices=["ipv4", "ipv6", "both"], default="both",
+                     help="the address family to run on (default: both)")
+    verify = sub.add_parser("verify", help="run the whole catalog into pcaps/: pcapng files, "
+                                           "results.json, REPORT.md (what `make verify` runs)")
+    verify.add_argument("--family", choices=["ipv4", "ipv6", "both"], default="both")
     show = sub.add_parser("show", help="list a pcap/pcapng the way `tcpdump -n -r` does")
     show.add_argument("file")
     show.add_argument("--stream", type=int, help="only this connection (0 is the first)")
@@ -44,10 +49,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_list() -> int:
-    """Print each scenario's id and what it states."""
+    """Print each scenario's id, title and source, then each claim it settles."""
     for sc in load_catalog():
-        print(f"{sc.id:<22} {sc.title}")
-        print(f"{'':<22} source: {sc.source}")
+        print(f"{sc.id}: {sc.title}")
+        print(f"    source: {sc.source}")
+        for claim in sc.claims:
+            print(f"    claim {claim.id} (Linux: {claim.linux}): {claim.text}")
+            print(f"        source: {claim.source}")
     return 0
 
 
@@ -75,18 +83,18 @@ def _require_capture() -> None:
 
 
 def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
-            families: Sequence[str] | None) -> int:
+            family: str = "both", report_path: str | None = None) -> int:
     """Run scenarios, print each story and verdict; 0 only if every run passed."""
     chosen = _choose(ids)
     _require_capture()
     from harness.runner import run_scenario
     from harness.verdict import judge
 
-    plan = [(sc, f) for sc in chosen for f in sc.families if not families or f in families]
+    plan = [(sc, f) for sc in chosen for f in sc.families if family in ("both", f)]
     if not plan:
         declared = ", ".join(f"{sc.id} ({'/'.join(sc.families)})" for sc in chosen)
-        raise UsageError(f"no run left on {'/'.join(families or [])}: the chosen scenarios "
-                         f"declare only these families: {declared}")
+        raise UsageError(f"no run left on {family}: the chosen scenarios declare only these "
+                         f"families: {declared}")
     root, runs, statuses = Path.cwd(), [], []
     for sc, family in plan:
         result = run_scenario(sc, family, Path(pcap_dir) / _pcap_name(sc, family))
@@ -95,12 +103,24 @@ def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
         runs.append(run_json(sc, result, verdict, root))
         statuses.append(verdict.status)
     if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         document = results_json(runs, platform.release())
-        Path(json_path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        _write(json_path, json.dumps(document, indent=2) + "\n")
         print(f"results: {json_path}")
+    if report_path:
+        base = os.path.relpath(Path(report_path).resolve().parent, root)
+        _write(report_path, render_report(runs, platform.release(), base))
+        print(f"report: {report_path}")
     print(summary_line(statuses))
     return 0 if statuses and all(s == "pass" for s in statuses) else 1
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write it ({exc.strerror}); "
+                         "choose a writable place") from None
 
 
 def cmd_show(path: str, stream: int | None) -> int:
@@ -136,9 +156,9 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "list":
         return cmd_list()
     if args.command == "run":
-        return cmd_run(args.ids, args.pcap_dir, args.json, args.family)
+        return cmd_run(args.ids, args.pcap_dir, args.json, args.family, args.report)
     if args.command == "verify":
-        return cmd_run([], "pcaps", "pcaps/results.json", None)
+        return cmd_run([], "pcaps", "pcaps/results.json", args.family, "pcaps/REPORT.md")
     if args.command == "show":
         return cmd_show(args.file, args.stream)
     return cmd_check(args.file, args.expect, args.stream)

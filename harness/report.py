@@ -93,6 +93,9 @@ def run_json(scenario: Scenario, result: RunResult, verdict: Verdict, root: Path
     """One run, shaped for results.json (a stable shape: CI users parse it)."""
     entry: dict[str, Any] = {
         "id": scenario.id,
+        "title": scenario.title,
+        "statement": scenario.statement,
+        "source": scenario.source,
         "family": result.family,
         "topology": result.topology,
         "verdict": verdict.status,
@@ -103,6 +106,7 @@ def run_json(scenario: Scenario, result: RunResult, verdict: Verdict, root: Path
         "states": result.states,
         "capture": result.capture,
         "claims": [outcome.to_json() for outcome in verdict.claims],
+        "story": render_run(scenario, result, verdict).splitlines(),
     }
     if not verdict.ok:
         entry["reason"] = "; ".join(verdict.reasons)

@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "harness"
 CORE = ["notation", "pattern", "expect", "claims", "scenario", "segment", "conversation",
-        "listing", "result", "verdict", "report"]
+        "listing", "result", "verdict", "report", "report_markdown"]
 SHELL = ["netns", "capture", "sockdiag", "peer_agent", "peer", "lab", "runner", "privileges",
          "pcapng", "waiting", "cli", "pytest_plugin"]
 
