@@ -76,6 +76,7 @@ class Scenario:
     states: dict[str, str]
     families: tuple[str, ...] = FAMILIES
     claims: tuple[Claim, ...] = ()
+    min_send_q: dict[str, int] = field(default_factory=dict)
     path: str = ""
 
 
@@ -171,16 +172,29 @@ def _steps(where: str, raw: Any, sockets: dict[str, str]) -> list[Step]:
     return steps
 
 
-def _states(where: str, raw: Any) -> dict[str, str]:
+def _states(where: str, raw: Any) -> tuple[dict[str, str], dict[str, int]]:
+    """Each side's final state, and the least each send queue must still hold.
+
+    A side is a state name ("TIME-WAIT") or a table { state = "FIN-WAIT-1", min_send_q = 1 }.
+    """
     if not isinstance(raw, dict) or not raw:
         raise _fail(where, "states must be a table such as { server = \"TIME-WAIT\" }")
-    for side, state in raw.items():
+    states, queued = {}, {}
+    for side, value in raw.items():
         if side not in SIDES:
             raise _fail(where, f"states: unknown side {side!r} (client or server)")
+        state = value
+        if isinstance(value, dict):
+            extra = set(value) - {"state", "min_send_q"}
+            minimum = value.get("min_send_q", 0)
+            if extra or not isinstance(minimum, int) or isinstance(minimum, bool):
+                raise _fail(where, f"states.{side} takes state and min_send_q (a whole number)")
+            state, queued[side] = value.get("state"), minimum
         if state not in STATE_NAMES:
             raise _fail(where, f"states.{side}: unknown TCP state {state!r} "
                                f"(known: {', '.join(STATE_NAMES)})")
-    return dict(raw)
+        states[side] = state
+    return states, queued
 
 
 def _text(where: str, data: dict[str, Any], key: str) -> str:
@@ -214,11 +228,12 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
         claims = parse_claims(where, data.get("claims"), [(s.on, s.call) for s in steps])
     except ClaimError as exc:
         raise CatalogError(str(exc)) from None
+    states, queued = _states(where, data.get("states"))
     return Scenario(
         id=_text(where, data, "id"), title=_text(where, data, "title"),
         statement=_text(where, data, "statement"), source=_text(where, data, "source"),
-        pattern=pattern, steps=steps, states=_states(where, data.get("states")),
-        families=families, claims=claims, path=where,
+        pattern=pattern, steps=steps, states=states, families=families, claims=claims,
+        min_send_q=queued, path=where,
     )
 
 

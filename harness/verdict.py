@@ -41,8 +41,15 @@ def _check_steps(scenario: Scenario, result: RunResult) -> list[str]:
 
 
 def _check_states(scenario: Scenario, result: RunResult) -> list[str]:
-    return [f"{side}: expected final state {want}; the kernel reports {result.state_of(side)}"
-            for side, want in scenario.states.items() if result.state_of(side) != want]
+    problems = [f"{side}: expected final state {want}; the kernel reports "
+                f"{result.state_of(side)}"
+                for side, want in scenario.states.items() if result.state_of(side) != want]
+    for side, least in scenario.min_send_q.items():
+        queued = int(result.states.get(side, {}).get("send_q", 0) or 0)
+        if queued < least:
+            problems.append(f"{side}: expected at least {least} bytes still in the send queue; "
+                            f"the kernel reports {queued}")
+    return problems
 
 
 def first_conversation(result: RunResult) -> Conversation | None:

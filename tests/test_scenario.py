@@ -62,3 +62,44 @@ def test_unknown_ids_and_unreadable_files_are_one_line(tmp_path) -> None:
         find(load_catalog(), ["nope"])
     with pytest.raises(CatalogError, match="cannot read it"):
         load_file(tmp_path / "missing.toml")
+
+
+def test_a_final_state_can_require_bytes_still_queued() -> None:
+    text = GOOD.replace('states = { client = "ESTABLISHED" }',
+                        'states = { client = { state = "FIN-WAIT-1", min_send_q = 1 } }')
+    sc = parse_scenario(text)
+    assert sc.states == {"client": "FIN-WAIT-1"} and sc.min_send_q == {"client": 1}
+
+
+@pytest.mark.parametrize("table", ['{ state = "FIN-WAIT-1", queued = 1 }',
+                                   '{ state = "FIN-WAIT-1", min_send_q = "lots" }',
+                                   '{ min_send_q = 1 }'])
+def test_a_malformed_state_table_is_named(table: str) -> None:
+    text = GOOD.replace('states = { client = "ESTABLISHED" }', f"states = {{ client = {table} }}")
+    with pytest.raises(CatalogError, match=r"states\.client"):
+        parse_scenario(text)
+
+
+@pytest.mark.parametrize(("step", "message"), [
+    ('{ call = "wait_wire", pattern = ">S <Q" }', "wait_wire pattern"),
+    ('{ on = "client", call = "wait_wire", pattern = ">S" }', "wait_wire watches the wire"),
+    ('{ on = "server", call = "wait_state", state = "CLOSED", connection = "nope" }',
+     "no client socket named 'nope'"),
+    ('{ on = "client", call = "connect", as = "c2" }', "a socket named 'c2' exists already"),
+    ('{ on = "c2", call = "set_linger", onoff = 1, linger = -1 }', "from 0 to 2147483647"),
+    ('{ on = "c2", call = "set_linger", onoff = 1, linger = 2147483648 }', "from 0 to"),
+])
+def test_mistakes_in_the_newer_steps_are_named(step: str, message: str) -> None:
+    text = GOOD.replace("  { repeat = 2", f"  {step},\n  {{ repeat = 2")
+    with pytest.raises(CatalogError, match="step 4") as caught:
+        parse_scenario(text)
+    assert message in str(caught.value)
+
+
+def test_claims_are_read_and_their_mistakes_are_catalog_errors() -> None:
+    claim = ('\n[[claims]]\nid = "c"\ntext = "t"\nsource = "s"\nlinux = "holds"\n'
+             'when = [{ step = "c2.recv#2", ret = 5 }]\n')
+    sc = parse_scenario(GOOD + claim)
+    assert sc.claims[0].when[0].step == 4
+    with pytest.raises(CatalogError, match=r"no step 'c2\.recv#3'"):
+        parse_scenario(GOOD + claim.replace("#2", "#3"))

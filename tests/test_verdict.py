@@ -83,3 +83,11 @@ def test_tolerance_is_packetdrills(expected: float, slack: float) -> None:
 def test_flag_constants_are_used_consistently() -> None:
     assert str_to_flags("R.") == RST | ACK and str_to_flags("S") == SYN
     assert str_to_flags("F.") == FIN | ACK
+
+
+def test_too_little_left_in_a_send_queue_fails() -> None:
+    sc, result = _abort_client_run()
+    sc = dataclasses.replace(sc, min_send_q={"server": 10})
+    result.states["server"] = {"state": "CLOSED", "send_q": 3}
+    assert judge(sc, result).reasons == [
+        "server: expected at least 10 bytes still in the send queue; the kernel reports 3"]
