@@ -136,12 +136,12 @@ def _condition(where: str, raw: Any, steps: Sequence[tuple[str, str]]) -> Condit
         kinds = wanted if isinstance(wanted, tuple) else (wanted,)
         if isinstance(value, bool) is not (bool in kinds) or not isinstance(value, kinds):
             raise ClaimError(f"{where}: {key} has the wrong type ({value!r})")
-    _check_condition(where, kind, raw)
+    _check_condition(where, kind, raw, {sock for sock, _call in steps} | set(SIDES))
     index = _step_index(where, raw["step"], steps) if kind == "step" else None
     return Condition(kind=kind, spec=dict(raw), step=index)
 
 
-def _check_condition(where: str, kind: str, raw: dict[str, Any]) -> None:
+def _check_condition(where: str, kind: str, raw: dict[str, Any], sockets: set[str]) -> None:
     if kind == "wire":
         try:
             compile_pattern(raw["wire"])
@@ -151,8 +151,9 @@ def _check_condition(where: str, kind: str, raw: dict[str, Any]) -> None:
         "step": lambda: raw.get("returned_after", "fin-acked") in _RETURNED_AFTER,
         "flag": lambda: raw.get("from", "server") in SIDES and _flag_letters(raw["flag"]) > 0,
         "state": lambda: raw["state"] in SIDES and raw.get("is", "CLOSED") in STATE_NAMES,
-        "read_by": lambda: raw.get("got", "fewer") in _GOT,
-        "wire": lambda: True,
+        "read_by": lambda: (raw.get("got", "fewer") in _GOT and raw["read_by"] in sockets
+                            and raw.get("written_by") in sockets),
+        "wire": lambda: raw.get("streams", 1) >= 1,
     }
     if not checks[kind]():
         raise ClaimError(f"{where}: {_explain(kind)}")
@@ -164,7 +165,9 @@ def _explain(kind: str) -> str:
         "flag": "flag takes tcpdump letters (\"R\", \"F\") and from = \"client\" or \"server\"",
         "state": f"state names a side (client, server); is names a TCP state "
                  f"({', '.join(STATE_NAMES)})",
-        "read_by": f"got must be one of {', '.join(_GOT)}",
+        "read_by": f"read_by and written_by name sockets of the scenario; got must be one of "
+                   f"{', '.join(_GOT)}",
+        "wire": "streams is the number of connections, at least 1",
     }[kind]
 
 

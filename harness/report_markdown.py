@@ -68,6 +68,9 @@ def claims_table(runs: Sequence[dict[str, Any]], base: str) -> list[str]:
     for claim, decisions in sorted(_claims(runs), key=lambda c: _RANK[_overall(c[1])]):
         first = decisions[0]
         evidence = "; ".join(first["outcome"]["evidence"])
+        if len({d["outcome"]["verdict"] for d in decisions}) > 1:
+            evidence = " / ".join(f"{d['run']['family']}: {'; '.join(d['outcome']['evidence'])}"
+                                  for d in decisions)
         pcaps = " · ".join(_link(d["run"].get("pcap"), base, d["run"]["family"])
                            for d in decisions)
         lines.append(f"| {_cell(claim['text'])} (`{first['run']['id']}`) "

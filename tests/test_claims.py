@@ -458,10 +458,16 @@ def test_read_by_got_all_does_not_hold_when_bytes_were_lost() -> None:
     assert outcome.evidence == ["client read 4,000 of the 4,096 bytes conn wrote"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: parse_claims accepts a read_by observation "
-                   "without written_by, and decide() then raises KeyError: 'written_by'")
 def test_a_read_by_observation_without_written_by_is_refused() -> None:
     assert "written_by" in _error([_raw(when=[{"read_by": "client"}])])
+
+
+def test_a_read_by_observation_must_name_sockets_of_the_scenario() -> None:
+    assert "name sockets" in _error([_raw(when=[{"read_by": "nobody", "written_by": "conn"}])])
+
+
+def test_a_wire_observation_needs_at_least_one_stream() -> None:
+    assert "at least 1" in _error([_raw(when=[{"wire": ">S", "streams": 0}])])
 
 
 # -- decide: the claim as a whole ---------------------------------------------------------
