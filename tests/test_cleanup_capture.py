@@ -82,3 +82,22 @@ def test_an_interrupted_run_leaves_nothing(sig: signal.Signals) -> None:
                "the peer processes to be gone")
     wait_until(lambda: made["ns"] not in _namespaces_in_use(), 5.0,
                "the namespace to be gone")
+
+
+def test_an_orphan_left_lingering_is_reset_when_the_lab_kills_the_reader() -> None:
+    """The linger scenarios leave the server's connection orphaned in FIN-WAIT-1 behind a
+    shut window. Killing the client at teardown closes it with unread data, so its kernel
+    resets the orphan: nothing is left to keep the namespace alive."""
+    with Lab() as lab:
+        lab.client.socket()
+        lab.client.set_rcvbuf(4096)
+        lab.server.listen()
+        lab.client.connect()
+        conn = lab.server.accept()
+        assert conn.fill().ret > 0
+        assert conn.close().ret == 0
+        assert lab.state("server") == "FIN-WAIT-1"
+        lab.client.process.kill()  # what Lab.close() does to every peer
+        wait_until(lambda: lab.socket_state("server") is None, 5.0,
+                   "the orphaned server connection to be gone")
+        lab.expect(">S <S. >. (<P. | <. | >.)+ >R.")  # the client's kernel reset it
