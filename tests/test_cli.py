@@ -73,6 +73,8 @@ def test_show_prints_tcpdump_lines(capture: Path, capsys) -> None:
     (["show", "/nonexistent.pcap"], "harness: /nonexistent.pcap: no such capture file"),
     (["show", "{text}"], "not a pcap or pcapng capture file"),
     (["run", "no-such-scenario"], "harness: unknown scenario 'no-such-scenario'"),
+    (["run", "/nonexistent/mine.toml"], "harness: /nonexistent/mine.toml: cannot read it"),
+    (["run", "{text}.toml"], "cannot read it"),
 ])
 def test_mistakes_are_one_line_on_stderr_with_status_two(argv, message, capture: Path,
                                                          tmp_path: Path) -> None:
@@ -87,11 +89,13 @@ def test_mistakes_are_one_line_on_stderr_with_status_two(argv, message, capture:
     assert done.stderr.startswith("harness: ") and len(done.stderr.strip().splitlines()) <= 3
 
 
-def test_list_names_every_scenario(capsys) -> None:
+def test_list_names_every_scenario_with_its_claims(capsys) -> None:
     code, out, _ = _run(capsys, "list")
     assert code == 0
     for wanted in ("default-close", "linger-abort-server", "linger-abort-client"):
         assert wanted in out
+    assert "claim nonblocking-linger-ewouldblock (Linux: does not hold)" in out
+    assert "source: seed 004_53594180dbf68f04.txt" in out
 
 
 def test_run_without_privileges_says_what_is_missing(monkeypatch, capsys) -> None:
