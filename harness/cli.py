@@ -13,7 +13,7 @@ from pathlib import Path
 from harness.conversation import pick, split_conversations
 from harness.listing import tcpdump_lines
 from harness.pattern import PatternError, compile_pattern
-from harness.report import render_run, results_json, run_json, summary_line
+from harness.report import results_json, run_json, summary_line
 from harness.report_markdown import render_report
 from harness.scenario import CatalogError, Scenario, find, load_catalog, load_file
 from harness.segment import CaptureFileError, read_capture
@@ -99,8 +99,8 @@ def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
     for sc, family in plan:
         result = run_scenario(sc, family, Path(pcap_dir) / _pcap_name(sc, family))
         verdict = judge(sc, result)
-        print(render_run(sc, result, verdict), end="\n\n", flush=True)
         runs.append(run_json(sc, result, verdict, root))
+        print("\n".join(runs[-1]["story"]), end="\n\n", flush=True)
         statuses.append(verdict.status)
     if json_path:
         document = results_json(runs, platform.release())

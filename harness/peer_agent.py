@@ -272,9 +272,7 @@ def serve(agent: Agent) -> None:
     """Answer commands until stdin closes or an exit command comes."""
     for line in sys.stdin:
         cmd = json.loads(line)
-        if cmd["op"] == "exit":  # answer first: after _exit nobody can
-            _reply({"ret": 0, "errno": None, "start": time.time(), "elapsed": 0.0,
-                    "blocked": False})
+        if cmd["op"] == "exit":  # no answer: the orchestrator reaps us and reports the status
             os._exit(int(cmd.get("args", {}).get("code", 0)))
         handler = _collect if cmd["op"] == "collect" else _run_call
         _reply(handler(agent, cmd))

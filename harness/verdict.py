@@ -52,12 +52,6 @@ def _check_states(scenario: Scenario, result: RunResult) -> list[str]:
     return problems
 
 
-def first_conversation(result: RunResult) -> Conversation | None:
-    """The run's connection (the first in the capture), None if nothing was captured."""
-    conversations = split_conversations(result.segments)
-    return conversations[0] if conversations else None
-
-
 def _check_claims(outcomes: list[ClaimOutcome]) -> list[str]:
     return [f"claim {o.claim.id}: Linux is expected to show it {o.claim.linux.upper()}, "
             f"but here it {o.verdict.upper()} ({'; '.join(o.evidence)})"
