@@ -7,16 +7,20 @@ import json
 import os
 import platform
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness.conversation import pick, split_conversations
+from harness.crosscheck import connection_keys, cross_check_verdict
 from harness.listing import tcpdump_lines
 from harness.pattern import PatternError, compile_pattern
-from harness.report import results_json, run_json, summary_line
+from harness.report import render_run, results_json, run_json, summary_line
 from harness.report_markdown import render_report
+from harness.result import RunResult
 from harness.scenario import CatalogError, Scenario, find, load_catalog, load_file
 from harness.segment import CaptureFileError, read_capture
+from harness.verdict import Verdict
 
 
 class UsageError(Exception):
@@ -82,11 +86,46 @@ def _require_capture() -> None:
         raise UsageError(problem)
 
 
+def _tshark(required: bool) -> str | None:
+    """tshark's version for the cross-check; None (said on stdout) or UsageError if missing."""
+    from harness.tshark import TsharkError, tshark_version
+
+    try:
+        return tshark_version()
+    except TsharkError as exc:
+        if required:
+            raise UsageError(str(exc)) from None
+        print(f"note: {exc}; runs are judged without it")
+        return None
+
+
+def _cross_check(done: list[tuple[Scenario, RunResult, Verdict]], tool: str) -> None:
+    """Read every run's pcap back with one tshark and compare each with our listing."""
+    from harness.tshark import read_pcaps
+
+    began = time.monotonic()
+    views = read_pcaps([result.pcap or "" for _, result, _ in done],
+                       [connection_keys(result.segments) for _, result, _ in done])
+    disagree = 0
+    for (sc, result, verdict), theirs in zip(done, views, strict=True):
+        problems = cross_check_verdict(verdict, result.segments, theirs, tool)
+        if problems:
+            disagree += 1
+            print(f"ERROR {sc.id}  {result.family}: {tool} reads {result.pcap} differently:")
+            print("\n".join(f"   - {p}" for p in problems), end="\n\n")
+    print(f"cross-check: {tool} read {len(views)} pcaps ({sum(map(len, views))} frames) in "
+          f"{time.monotonic() - began:.2f} s; {len(views) - disagree} agree with our listing, "
+          f"{disagree} disagree")
+
+
 def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
-            family: str = "both", report_path: str | None = None) -> int:
-    """Run scenarios, print each story and verdict; 0 only if every run passed."""
+            family: str = "both", report_path: str | None = None,
+            require_tshark: bool = False) -> int:
+    """Run scenarios, print each story and verdict, cross-check the pcaps with tshark;
+    0 only if every run passed."""
     chosen = _choose(ids)
     _require_capture()
+    tool = _tshark(require_tshark)
     from harness.runner import run_scenario
     from harness.verdict import judge
 
@@ -95,13 +134,16 @@ def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
         declared = ", ".join(f"{sc.id} ({'/'.join(sc.families)})" for sc in chosen)
         raise UsageError(f"no run left on {family}: the chosen scenarios declare only these "
                          f"families: {declared}")
-    root, runs, statuses = Path.cwd(), [], []
+    root, done = Path.cwd(), []
     for sc, family in plan:
         result = run_scenario(sc, family, Path(pcap_dir) / _pcap_name(sc, family))
         verdict = judge(sc, result)
-        runs.append(run_json(sc, result, verdict, root))
-        print("\n".join(runs[-1]["story"]), end="\n\n", flush=True)
-        statuses.append(verdict.status)
+        print(render_run(sc, result, verdict), end="\n\n", flush=True)
+        done.append((sc, result, verdict))
+    if tool:
+        _cross_check(done, tool)
+    runs = [run_json(sc, result, verdict, root) for sc, result, verdict in done]
+    statuses = [verdict.status for _, _, verdict in done]
     if json_path:
         document = results_json(runs, platform.release())
         _write(json_path, json.dumps(document, indent=2) + "\n")
@@ -158,7 +200,8 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return cmd_run(args.ids, args.pcap_dir, args.json, args.family, args.report)
     if args.command == "verify":
-        return cmd_run([], "pcaps", "pcaps/results.json", args.family, "pcaps/REPORT.md")
+        return cmd_run([], "pcaps", "pcaps/results.json", args.family, "pcaps/REPORT.md",
+                       require_tshark=True)
     if args.command == "show":
         return cmd_show(args.file, args.stream)
     return cmd_check(args.file, args.expect, args.stream)

@@ -106,6 +106,7 @@ def run_json(scenario: Scenario, result: RunResult, verdict: Verdict, root: Path
         "states": result.states,
         "capture": result.capture,
         "claims": [outcome.to_json() for outcome in verdict.claims],
+        **({"crosscheck": verdict.crosscheck} if verdict.crosscheck is not None else {}),
         "story": render_run(scenario, result, verdict).splitlines(),
     }
     if not verdict.ok:

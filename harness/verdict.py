@@ -7,6 +7,7 @@ could not observe the run properly (a peer died, a call hung, the capture lost p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.claims import ClaimOutcome, decide
 from harness.conversation import Conversation, split_conversations
@@ -25,6 +26,7 @@ class Verdict:
     match: Match | None = None
     conversation: Conversation | None = None
     claims: list[ClaimOutcome] = field(default_factory=list)
+    crosscheck: dict[str, Any] | None = None  # set by harness.crosscheck
 
     @property
     def ok(self) -> bool:

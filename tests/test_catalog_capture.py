@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.conversation import split_conversations
+from harness.crosscheck import compare, connection_keys
 from harness.lab import SERVER_PORT
 from harness.notation import token
 from harness.pytest_plugin import refuse
@@ -77,3 +78,29 @@ def test_tcpdump_reads_the_same_packets_from_the_pcap(sc: Scenario, family: str,
     if len(split_conversations(result.segments)) == 1:  # then the verdict judged every packet
         assert ours == list(verdict.match.observed)
     assert len(theirs) == result.capture["frames"]  # no packet missing, none twice
+
+
+# Runs whose pcaps tshark must read as we do: two streams, a window shut with probes that
+# Wireshark calls keep-alives, an RST without ACK, and the plain FIN handshake on both families.
+CROSS_CHECKED = [("listener-close-resets-queue", "ipv6"), ("linger-timeout-expires", "ipv4"),
+                 ("write-after-peer-close", "ipv4"), ("default-close", "ipv4"),
+                 ("default-close", "ipv6")]
+
+
+def test_tshark_reads_the_pcaps_as_we_do(pcap_folder: Path) -> None:
+    """The independent cross-check on real runs (`make verify` does it for every run): one
+    tshark reads the pcaps, and Wireshark's dissector agrees with scapy frame by frame."""
+    from harness.tshark import TsharkError, read_pcaps, tshark_version
+
+    try:
+        tool = tshark_version()
+    except TsharkError as exc:
+        pytest.skip(str(exc))  # only the cross-check needs tshark; the runs themselves do not
+    by_id = {sc.id: sc for sc in load_catalog()}
+    results = [_run(by_id[i], family, pcap_folder)[0] for i, family in CROSS_CHECKED]
+    views = read_pcaps([r.pcap or "" for r in results],
+                       [connection_keys(r.segments) for r in results])
+    for result, theirs in zip(results, views, strict=True):
+        problems = compare(result.segments, theirs)
+        assert not problems, f"{tool} disagrees on {result.pcap}:\n" + "\n".join(problems)
+        assert len(theirs) == len(result.segments)
