@@ -128,3 +128,12 @@ def test_capture_tests_skip_without_privileges_and_fail_when_required() -> None:
     assert required.returncode == 1, required.stdout
     assert "1 error" in required.stdout  # failed in setup, before the test body could run
     assert "HARNESS_REQUIRE_CAPTURE=1, so this fails instead of skipping" in required.stdout
+
+
+def test_verify_without_tshark_fails_before_running_anything(monkeypatch, capsys) -> None:
+    monkeypatch.setattr("harness.privileges.capture_problem", lambda: None)
+    monkeypatch.setattr("harness.tshark.shutil.which", lambda name: None)
+    monkeypatch.setattr("harness.runner.run_scenario", lambda *a: pytest.fail("it ran"))
+    code, out, err = _run(capsys, "verify")
+    assert code == 2 and out == ""
+    assert err.startswith("harness: tshark is not installed, so the cross-check cannot run")
