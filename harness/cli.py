@@ -101,11 +101,18 @@ def _tshark(required: bool) -> str | None:
 
 def _cross_check(done: list[tuple[Scenario, RunResult, Verdict]], tool: str) -> None:
     """Read every run's pcap back with one tshark and compare each with our listing."""
-    from harness.tshark import read_pcaps
+    from harness.tshark import TsharkError, read_pcaps
 
     began = time.monotonic()
-    views = read_pcaps([result.pcap or "" for _, result, _ in done],
-                       [connection_keys(result.segments) for _, result, _ in done])
+    try:
+        views = read_pcaps([result.pcap or "" for _, result, _ in done],
+                           [connection_keys(result.segments) for _, result, _ in done])
+    except TsharkError as exc:
+        print(f"cross-check: {exc}")
+        for _, _, verdict in done:
+            verdict.status = "error"
+            verdict.reasons.append(f"the cross-check could not run: {exc}")
+        return
     disagree = 0
     for (sc, result, verdict), theirs in zip(done, views, strict=True):
         problems = cross_check_verdict(verdict, result.segments, theirs, tool)

@@ -14,7 +14,13 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.crosscheck import FIELDS_ARGS, WiresharkFrame, batches, parse_fields
+from harness.crosscheck import (
+    FIELDS_ARGS,
+    TsharkOutputError,
+    WiresharkFrame,
+    batches,
+    parse_fields,
+)
 
 
 class TsharkError(RuntimeError):
@@ -55,13 +61,21 @@ def _read_joined(paths: Sequence[str | Path], timeout: float) -> list[list[Wires
         with joined.open("wb") as out:
             for path in paths:
                 out.write(Path(path).read_bytes())
-        done = subprocess.run(["tshark", "-n", "-r", str(joined), *FIELDS_ARGS],
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        try:
+            done = subprocess.run(["tshark", "-n", "-r", str(joined), *FIELDS_ARGS],
+                                  capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise TsharkError(f"tshark did not finish reading the pcaps within {timeout:.0f} "
+                              "s") from None
     if done.returncode != 0:
         message = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "no message"
         raise TsharkError(f"tshark failed on the pcaps (exit {done.returncode}): {message}")
     per_file: list[list[WiresharkFrame]] = [[] for _ in paths]
-    for frame in parse_fields(done.stdout):
+    try:
+        read = parse_fields(done.stdout)
+    except TsharkOutputError as exc:
+        raise TsharkError(f"tshark printed what we cannot read: {exc}") from None
+    for frame in read:
         per_file[frame.section - 1].append(frame)
     return [_streams_from_zero(frames) for frames in per_file]
 

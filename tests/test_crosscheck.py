@@ -196,3 +196,14 @@ def test_files_sharing_a_connection_are_read_by_separate_tsharks() -> None:
     a, b, c = {("x",)}, {("y",)}, {("x",), ("z",)}
     assert batches([a, b, c, b]) == [[0, 1], [2, 3]]
     assert batches([a, b]) == [[0, 1]]
+
+
+@pytest.mark.usefixtures("tshark")
+def test_a_file_tshark_cannot_read_is_one_clear_error(tmp_path: Path) -> None:
+    from harness.tshark import TsharkError, read_pcaps
+
+    whole = write_pcapng(tmp_path / "whole.pcapng", _frames()).read_bytes()
+    cut = tmp_path / "cut.pcapng"
+    cut.write_bytes(whole[:-10])  # the last packet cut short
+    with pytest.raises(TsharkError, match=r"tshark failed on the pcaps \(exit 2\): .*cut short"):
+        read_pcaps([cut])
