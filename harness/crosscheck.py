@@ -9,6 +9,7 @@ wrong about the capture, so no verdict built on it can be trusted.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,10 +36,9 @@ class TsharkOutputError(ValueError):
 
 
 @dataclass(frozen=True)
-class WiresharkFrame:
-    """One frame as Wireshark's dissector sees it."""
+class TcpView:
+    """What both decoders say of one frame: its stream, flags, ports, relative seq/ack, length."""
 
-    section: int
     stream: int
     flags: int
     sport: int
@@ -46,7 +46,15 @@ class WiresharkFrame:
     seq: int
     ack: int
     length: int
-    expert: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WiresharkFrame(TcpView):
+    """One frame as Wireshark's dissector sees it, with the file section it came from and
+    Wireshark's expert messages about it."""
+
+    section: int = 1
+    expert: tuple[str, ...] = ()
 
     @property
     def retransmission(self) -> bool:
@@ -76,23 +84,16 @@ def parse_fields(text: str) -> list[WiresharkFrame]:
         except ValueError:
             raise TsharkOutputError(f"line {number}: a number field is not a number") from None
         expert = tuple(m for m in cols[8].split("|") if m)
-        frames.append(WiresharkFrame(section, stream, flags_from_tshark(cols[2]), sport, dport,
-                                     seq, ack, length, expert))
+        frames.append(WiresharkFrame(stream, flags_from_tshark(cols[2]), sport, dport, seq, ack,
+                                     length, section=section, expert=expert))
     return frames
 
 
 @dataclass(frozen=True)
-class OurFrame:
+class OurFrame(TcpView):
     """The same fields, computed from our segments the way Wireshark defines them."""
 
-    stream: int
-    flags: int
-    sport: int
-    dport: int
-    seq: int
-    ack: int
-    length: int
-    retransmission: bool
+    retransmission: bool = False
 
 
 def our_frames(segments: Sequence[Segment]) -> list[OurFrame]:
@@ -116,7 +117,7 @@ def our_frames(segments: Sequence[Segment]) -> list[OurFrame]:
         resent = span > 0 and me in sent and end <= sent[me]
         sent[me] = max(sent.get(me, 0), end)
         frames.append(OurFrame(stream, seg.flags, seg.sport, seg.dport, rel_seq, rel_ack,
-                               seg.length, resent))
+                               seg.length, retransmission=resent))
     return frames
 
 
@@ -141,7 +142,7 @@ def compare(segments: Sequence[Segment], theirs: Sequence[WiresharkFrame]) -> li
         problems.append(f"stream count: ours {streams[0]}, tshark {streams[1]}")
     client_port = segments[0].sport if segments else 0
     for number, (mine, wire) in enumerate(zip(ours, theirs, strict=False), 1):
-        fields = ("stream", "flags", "sport", "dport", "seq", "ack", "length", "retransmission")
+        fields = (*(f.name for f in dataclasses.fields(TcpView)), "retransmission")
         differ = [name for name in fields if getattr(mine, name) != getattr(wire, name)]
         if differ:
             problems.append(f"frame {number}: {', '.join(differ)} differ\n"

@@ -87,9 +87,9 @@ def _segments(tmp_path: Path, exchange=EXCHANGE) -> list:
 
 
 def _theirs_from_ours(segments) -> list[WiresharkFrame]:
-    return [WiresharkFrame(1, f.stream, f.flags, f.sport, f.dport, f.seq, f.ack, f.length,
-                           ("This frame is a (suspected) retransmission",) if f.retransmission
-                           else ()) for f in our_frames(segments)]
+    return [WiresharkFrame(f.stream, f.flags, f.sport, f.dport, f.seq, f.ack, f.length,
+                           expert=("This frame is a (suspected) retransmission",)
+                           if f.retransmission else ()) for f in our_frames(segments)]
 
 
 def test_our_relative_numbers_count_from_each_sides_first_seq(tmp_path: Path) -> None:
