@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from harness.notation import NotationError, parse_token, token
 
@@ -114,11 +115,17 @@ def _unexpected_character(text: str, i: int) -> PatternError:
     return PatternError(message, text, i)
 
 
-def _lex_token(text: str, start: int) -> tuple[_Lexeme, int]:
-    """Read one packet token beginning at ``start``; return it and the index after it."""
+def _token_end(text: str, start: int) -> int:
+    """The index just after the packet token that begins at ``start``."""
     end = start + 1
     while end < len(text) and not text[end].isspace() and text[end] not in _TOKEN_ENDS:
         end += 1
+    return end
+
+
+def _lex_token(text: str, start: int) -> tuple[_Lexeme, int]:
+    """Read one packet token beginning at ``start``; return it and the index after it."""
+    end = _token_end(text, start)
     spelled = text[start:end]
     try:
         key = parse_token(spelled)
@@ -168,6 +175,7 @@ def _check_bounds(text: str, start: int, body: str, n: int, m: int | None) -> No
 @dataclass(frozen=True)
 class _Tok:
     key: Key
+    position: int  # where the token starts in the pattern text; repeat copies share it
     size: int = 1
 
 
@@ -264,7 +272,7 @@ class _Parser:
         lexeme = self.take()
         if lexeme.kind == "token":
             assert lexeme.key is not None
-            return _Tok(lexeme.key)
+            return _Tok(lexeme.key, lexeme.position)
         return self.group(lexeme)
 
     def group(self, opening: _Lexeme) -> _Node:
@@ -320,12 +328,21 @@ def _parse(text: str) -> _Node:
 # ---------------------------------------------------------------- the automaton
 
 
+class _Move(NamedTuple):
+    """A consuming step: a packet with ``key`` leads to ``target``; the token is at ``position``."""
+
+    key: Key
+    target: int
+    position: int
+
+
 class _Nfa:
     """States joined by empty moves, some of which consume one packet token."""
 
     def __init__(self) -> None:
         self.empty: list[list[int]] = []
-        self.consume: list[tuple[Key, int] | None] = []
+        self.consume: list[_Move | None] = []
+        self._back: list[list[int]] | None = None
 
     def new_state(self) -> int:
         self.empty.append([])
@@ -341,7 +358,7 @@ class _Nfa:
             end = self.new_state()
             step = self.new_state()
             self.link(start, step)
-            self.consume[step] = (node.key, end)
+            self.consume[step] = _Move(node.key, end, node.position)
             return end
         if isinstance(node, _Seq):
             for item in node.items:
@@ -387,18 +404,62 @@ class _Nfa:
                     stack.append(target)
         return frozenset(seen)
 
+    def reaching(self, states: frozenset[int]) -> frozenset[int]:
+        """All states from which some state in ``states`` is reachable through empty moves."""
+        if self._back is None:
+            self._back = [[] for _ in self.empty]
+            for source, targets in enumerate(self.empty):
+                for target in targets:
+                    self._back[target].append(source)
+        seen = set(states)
+        stack = list(states)
+        while stack:
+            for source in self._back[stack.pop()]:
+                if source not in seen:
+                    seen.add(source)
+                    stack.append(source)
+        return frozenset(seen)
+
     def advance(self, states: frozenset[int], key: Key) -> frozenset[int]:
         """The states reached from ``states`` by consuming one packet with ``key``."""
         targets = set()
         for state in states:
             move = self.consume[state]
-            if move is not None and move[0] == key:
-                targets.add(move[1])
+            if move is not None and move.key == key:
+                targets.add(move.target)
         return self.closure(targets)
 
     def accepted(self, states: frozenset[int]) -> list[Key]:
         """The packet keys some state in ``states`` could consume next."""
-        return [move[0] for s in states if (move := self.consume[s]) is not None]
+        return [move.key for s in states if (move := self.consume[s]) is not None]
+
+    def trace(
+        self, history: Sequence[frozenset[int]], keys: Sequence[Key], goal: frozenset[int]
+    ) -> tuple[int, ...]:
+        """Pattern positions along one path that consumes ``keys`` and ends in ``goal``.
+
+        ``history[i]`` is the state set before consuming ``keys[i]``. Walking back from
+        the end, each step picks the lowest-numbered consuming state that leads on to the
+        path chosen so far, so the answer is reproducible.
+        """
+        positions: list[int] = []
+        reach = self.reaching(goal)
+        for i in range(len(keys) - 1, -1, -1):
+            state = self._step_into(history[i], keys[i], reach)
+            move = self.consume[state]
+            assert move is not None
+            positions.append(move.position)
+            reach = self.reaching(frozenset((state,)))
+        positions.reverse()
+        return tuple(positions)
+
+    def _step_into(self, states: frozenset[int], key: Key, reach: frozenset[int]) -> int:
+        """The lowest state in ``states`` consuming ``key`` whose target lies in ``reach``."""
+        return min(
+            s
+            for s in states
+            if (move := self.consume[s]) is not None and move.key == key and move.target in reach
+        )
 
 
 # ---------------------------------------------------------------- public API
@@ -414,9 +475,19 @@ class Match:
     failed_at: int | None = None
     expected: tuple[str, ...] = ()
     ended_early: bool = False
+    #: For each consumed observed packet, where its consuming token starts in ``pattern``
+    #: (0-based), along one accepting path, or one path through the prefix that matched.
+    columns: tuple[int, ...] = ()
 
     def __bool__(self) -> bool:
         return self.ok
+
+    def token_at(self, i: int) -> str | None:
+        """The pattern token that consumed observed packet ``i``; None if none consumed it."""
+        if not 0 <= i < len(self.columns):
+            return None
+        start = self.columns[i]
+        return self.pattern[start : _token_end(self.pattern, start)]
 
     def explain(self, lines: Sequence[str] | None = None) -> str:
         """A human explanation of the match; ``lines`` are per-packet descriptions to show."""
@@ -498,23 +569,30 @@ class Pattern:
         """Match the whole sequence of observed packet tokens against this pattern."""
         observed = tuple(tokens)
         keys = [_observed_key(i, t) for i, t in enumerate(observed)]
-        states = self._nfa.closure({self._start})
+        history = [self._nfa.closure({self._start})]
         for index, key in enumerate(keys):
-            following = self._nfa.advance(states, key)
+            following = self._nfa.advance(history[-1], key)
             if not following:
-                return self._failure(observed, states, failed_at=index)
-            states = following
-        if self._accept in states:
-            return Match(True, observed, self._text)
-        return self._failure(observed, states, failed_at=None)
+                return self._failure(observed, keys, history, failed_at=index)
+            history.append(following)
+        if self._accept in history[-1]:
+            columns = self._nfa.trace(history, keys, frozenset((self._accept,)))
+            return Match(True, observed, self._text, columns=columns)
+        return self._failure(observed, keys, history, failed_at=None)
 
     def _failure(
-        self, observed: tuple[str, ...], states: frozenset[int], failed_at: int | None
+        self,
+        observed: tuple[str, ...],
+        keys: Sequence[Key],
+        history: Sequence[frozenset[int]],
+        failed_at: int | None,
     ) -> Match:
-        """A failed Match describing what the pattern could have accepted in ``states``."""
+        """A failed Match describing what the pattern could have accepted after ``history``."""
+        states = history[-1]
         expected = sorted({token(*key) for key in self._nfa.accepted(states)})
         if self._accept in states:
             expected.append(_END)
+        consumed = len(history) - 1
         return Match(
             ok=False,
             observed=observed,
@@ -522,6 +600,7 @@ class Pattern:
             failed_at=failed_at,
             expected=tuple(expected),
             ended_early=failed_at is None,
+            columns=self._nfa.trace(history, keys[:consumed], states),
         )
 
 

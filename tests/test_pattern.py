@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness.notation import NotationError
+from harness.notation import NotationError, parse_token
 from harness.pattern import Match, PatternError, compile_pattern
 
 HANDSHAKE = [">S", "<S.", ">."]
@@ -205,6 +205,7 @@ def test_mismatch_in_the_middle() -> None:
         failed_at=7,
         expected=("<F.", "<R.", ">P."),
         ended_early=False,
+        columns=(0, 3, 7, 11, 15, 11, 15),
     )
     text = result.explain()
     assert "packet 8 >. does not fit: the pattern expected <F., <R. or >P. there" in text
@@ -280,3 +281,143 @@ def test_explain_for_a_match_is_one_line() -> None:
     text = compile_pattern(CLOSE).match(observed).explain()
     assert "\n" not in text
     assert "match" in text
+
+
+# ---------------------------------------------------------------- which token consumed each packet
+
+LOOP = ">S <S. >. (<P. | <. | >.)+ (<F. >. | <R.)"
+#       0  3   7  11   17   22     28  32   37
+
+
+def columns(pattern: str, observed: str) -> tuple[int, ...]:
+    """The columns of the tokens that consumed ``observed``, from a match that must succeed."""
+    result = compile_pattern(pattern).match(observed.split())
+    assert result.ok
+    return result.columns
+
+
+def test_columns_of_a_plain_sequence() -> None:
+    assert columns(">S <S. >.", ">S <S. >.") == (0, 3, 7)
+    assert columns(">S<S.>.", ">S <S. >.") == (0, 2, 5)
+
+
+def test_columns_follow_the_branch_taken() -> None:
+    assert columns("(<F. >. | <R.)", "<R.") == (10,)
+    assert columns("(<F. >. | <R.)", "<F. >.") == (1, 5)
+    assert columns(">S | <R.", "<R.") == (5,)
+
+
+def test_columns_stay_on_one_consistent_path() -> None:
+    # The first ">." could be read by either branch; only the second leads on to "<F.".
+    assert columns("(>. <R. | >. <F.)", ">. <F.") == (10, 13)
+    assert columns("(>. <R. | >. <F.)", ">. <R.") == (1, 4)
+
+
+def test_ambiguous_columns_are_reproducible_and_prefer_the_lowest_state() -> None:
+    pattern = compile_pattern("(>. | >.)+")
+    first = pattern.match([">.", ">.", ">."])
+    assert first.columns == (1, 1, 1)
+    assert pattern.match([">.", ">.", ">."]).columns == first.columns
+
+
+def test_columns_inside_a_repeated_alternation() -> None:
+    observed = ">S <S. >. <P. >. <. <P. <F. >."
+    assert columns(LOOP, observed) == (0, 3, 7, 11, 22, 17, 11, 28, 32)
+    assert columns(LOOP, ">S <S. >. >. <R.") == (0, 3, 7, 22, 37)
+
+
+def test_columns_of_counted_repeats() -> None:
+    assert columns(">. >P.{2,3} <R.", ">. >P. >P. <R.") == (0, 3, 3, 12)
+    assert columns(">. >P.{2,3} <R.", ">. >P. >P. >P. <R.") == (0, 3, 3, 3, 12)
+    assert columns("(>P. <.){2} <R.", ">P. <. >P. <. <R.") == (1, 5, 1, 5, 12)
+    assert columns(">. >P.{0} <R.", ">. <R.") == (0, 10)
+
+
+def test_columns_of_a_failed_match_cover_the_prefix() -> None:
+    observed = [">S", "<S.", ">.", ">P.", "<.", ">P.", "<.", ">.", "<R."]
+    result = compile_pattern(SESSION).match(observed)
+    assert result.failed_at == 7
+    assert result.columns == (0, 3, 7, 11, 15, 11, 15)
+    assert compile_pattern(SESSION).match(["<R.", ">S"]).columns == ()
+
+
+def test_columns_of_a_failed_match_follow_a_path_that_was_reached() -> None:
+    result = compile_pattern("(>. <R. | >. <F.)").match([">.", "<F.", ">."])
+    assert result.failed_at == 2
+    assert result.expected == ("end",)
+    assert result.columns == (10, 13)
+
+
+def test_columns_when_the_capture_ended_early() -> None:
+    observed = [">S", "<S.", ">.", ">P.", "<.", ">P.", "<."]
+    result = compile_pattern(SESSION).match(observed)
+    assert result.ended_early
+    assert result.columns == (0, 3, 7, 11, 15, 11, 15)
+    partial = compile_pattern("(>. <R. >. | >. <F. >.)").match([">.", "<F."])
+    assert partial.ended_early
+    assert partial.columns == (13, 16)
+    assert compile_pattern(SESSION).match([]).columns == ()
+
+
+def test_token_at_reads_the_pattern_text() -> None:
+    observed = [">S", "<S.", ">.", "<P.", ">.", "<.", "<F.", ">."]
+    result = compile_pattern(LOOP).match(observed)
+    assert [result.token_at(i) for i in range(len(observed))] == observed
+    observed = [">S", "<S.", ">.", ">P.", "<.", "<F.", ">."]
+    tight = compile_pattern(">S<S.>.(>P.<.)+(<F.>.|<R.)").match(observed)
+    assert [tight.token_at(i) for i in range(len(observed))] == observed
+    assert compile_pattern(">S >[none]{2}").match([">S", ">[none]", ">[none]"]).token_at(2) == (
+        ">[none]"
+    )
+
+
+def test_token_at_is_none_from_the_break_on() -> None:
+    result = compile_pattern(SESSION).match([">S", "<S.", ">.", ">P.", "<.", ">.", "<R."])
+    assert result.failed_at == 5
+    assert result.token_at(4) == "<."
+    assert result.token_at(5) is None
+    assert result.token_at(6) is None
+    assert result.token_at(-1) is None
+    assert compile_pattern(">S <S.").match([">S"]).token_at(1) is None
+
+
+def test_a_match_built_by_hand_has_no_columns() -> None:
+    result = Match(True, (">S",), ">S")
+    assert result.columns == ()
+    assert result.token_at(0) is None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "observed"),
+    [
+        (LOOP, ">S <S. >. <P. >. <. <P. <F. >."),
+        (LOOP, ">S <S. >. >. >. <. <R."),
+        (CLOSE, ">S <S. >. >P. <. >P. <. >P. <. <R."),
+        ("((>P. <.)+ | >[none])* <R.", ">P. <. >[none] >P. <. >P. <. <R."),
+        ("(>. (<P. | <F.)?)+", ">. <P. >. >. <F."),
+        (">S<S.>.(>P.<.)+(<F.>.|<R.)", ">S <S. >. >P. <. >P. <. <F. >."),
+        (">.\t>P.{1,3}\n<R.", ">. >P. >P. <R."),
+        ("((>.|>.*)+ (<.?)*)* <R.", ">. >. <. >. <. <. <R."),
+        ("(>S | <S.){2,}", ">S <S. <S. >S"),
+    ],
+)
+def test_token_at_rereads_every_observed_token(pattern: str, observed: str) -> None:
+    tokens = observed.split()
+    result = compile_pattern(pattern).match(tokens)
+    assert result.ok
+    assert len(result.columns) == len(tokens)
+    for i, tok in enumerate(tokens):
+        spelled = result.token_at(i)
+        assert spelled is not None
+        assert pattern[result.columns[i]] in "<>"
+        assert parse_token(spelled) == parse_token(tok)
+
+
+def test_columns_of_a_long_capture_are_fast() -> None:
+    pattern = compile_pattern("((>.|>.*)+ (<.?)*)* <R.")
+    observed = [">."] * 2000 + ["<R."]
+    began = time.perf_counter()
+    result = pattern.match(observed)
+    assert len(result.columns) == len(observed)
+    assert result.token_at(len(observed) - 1) == "<R."
+    assert time.perf_counter() - began < 5.0
