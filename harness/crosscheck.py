@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.conversation import split_conversations
-from harness.notation import ACK, FIN, SYN, token
+from harness.notation import ACK, FIN, RST, SYN, token
 from harness.segment import Segment
 from harness.verdict import Verdict
 
 # The fields asked of tshark, in this order (see FIELDS_ARGS).
 FIELDS = ("frame.section_number", "tcp.stream", "tcp.flags.str", "tcp.srcport", "tcp.dstport",
-          "tcp.seq", "tcp.ack", "tcp.len", "_ws.expert.message")
+          "tcp.seq", "tcp.ack", "tcp.len", "_ws.expert.message", "_ws.expert.severity")
 FIELDS_ARGS = ("-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E",
                "aggregator=|", *(arg for field in FIELDS for arg in ("-e", field)))
 # tcp.flags.str spells 12 bits from the high end: 3 reserved, then AE C E U A P R S F.
@@ -29,6 +29,11 @@ _FLAG_BITS = (0, 0, 0, 0x100, 0x80, 0x40, 0x20, 0x10, 0x08, 0x04, 0x02, 0x01)
 # every packet once, none missing, in order. Retransmissions are compared, not banned.
 _CAPTURE_FAULTS = ("not captured", "out-of-order", "Out-Of-Order", "ACKed segment that wasn't")
 _RETRANSMISSION = "retransmission"
+# Wireshark's expert severities (epan/proto.h, PI_SEVERITY_MASK values).
+SEVERITY_COMMENT = 0x00100000  # a packet comment shown as expert info: ours, not the dissector's
+SEVERITY_WARN = 0x00600000
+# A warning every reset earns, whatever the scenario: the RST is what this harness is about.
+_RESET_WARNING = "Connection reset (RST)"
 
 
 class TsharkOutputError(ValueError):
@@ -55,6 +60,7 @@ class WiresharkFrame(TcpView):
 
     section: int = 1
     expert: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def retransmission(self) -> bool:
@@ -83,10 +89,28 @@ def parse_fields(text: str) -> list[WiresharkFrame]:
                 int(cols[i]) for i in (0, 1, 3, 4, 5, 6, 7))
         except ValueError:
             raise TsharkOutputError(f"line {number}: a number field is not a number") from None
-        expert = tuple(m for m in cols[8].split("|") if m)
+        expert, warnings = _expert(cols[8], cols[9], number)
         frames.append(WiresharkFrame(stream, flags_from_tshark(cols[2]), sport, dport, seq, ack,
-                                     length, section=section, expert=expert))
+                                     length, section=section, expert=expert, warnings=warnings))
     return frames
+
+
+def _expert(messages: str, severities: str, number: int) -> tuple[tuple[str, ...],
+                                                                   tuple[str, ...]]:
+    """The dissector's expert messages of a frame (packet comments left out), and those of
+    them at warning severity or above."""
+    texts = messages.split("|") if messages else []
+    levels = severities.split("|") if severities else []
+    if len(texts) != len(levels):
+        raise TsharkOutputError(f"line {number}: {len(texts)} expert messages but "
+                                f"{len(levels)} severities")
+    try:
+        pairs = [(text, int(level, 0)) for text, level in zip(texts, levels, strict=True)]
+    except ValueError:
+        raise TsharkOutputError(f"line {number}: an expert severity is not a number") from None
+    kept = [(text, level) for text, level in pairs if text and level != SEVERITY_COMMENT]
+    return (tuple(text for text, _ in kept),
+            tuple(text for text, level in kept if level >= SEVERITY_WARN))
 
 
 @dataclass(frozen=True)
@@ -131,8 +155,13 @@ def _describe(f: OurFrame | WiresharkFrame, client_port: int) -> str:
             f"len {f.length}{' retransmission' if f.retransmission else ''}")
 
 
-def compare(segments: Sequence[Segment], theirs: Sequence[WiresharkFrame]) -> list[str]:
-    """Every way tshark's reading of a capture disagrees with ours; empty when they agree."""
+def compare(segments: Sequence[Segment], theirs: Sequence[WiresharkFrame],
+            allowed: Sequence[str] = ()) -> list[str]:
+    """Every way tshark's reading of a capture disagrees with ours; empty when they agree.
+
+    Wireshark warnings count as disagreements too, except a reset's on an RST and those whose
+    text contains one of `allowed` (the warnings the scenario sets out to provoke).
+    """
     ours = our_frames(segments)
     problems = []
     if len(ours) != len(theirs):
@@ -152,13 +181,24 @@ def compare(segments: Sequence[Segment], theirs: Sequence[WiresharkFrame]) -> li
         if faults:
             problems.append(f"frame {number}: tshark says {'; '.join(faults)}, but our capture "
                             "holds every packet once, in order")
+        unexplained = [w for w in wire.warnings if not _explained(w, wire, allowed)]
+        if unexplained and not faults:
+            problems.append(f"frame {number}: tshark warns {'; '.join(unexplained)}, which the "
+                            "scenario does not list among the warnings it provokes")
     return problems
 
 
+def _explained(warning: str, frame: WiresharkFrame, allowed: Sequence[str]) -> bool:
+    if warning == _RESET_WARNING and frame.flags & RST:
+        return True
+    return any(part in warning for part in allowed)
+
+
 def cross_check_verdict(verdict: Verdict, segments: Sequence[Segment],
-                        theirs: Sequence[WiresharkFrame], tool: str) -> list[str]:
+                        theirs: Sequence[WiresharkFrame], tool: str,
+                        allowed: Sequence[str] = ()) -> list[str]:
     """Record the cross-check on the verdict; a disagreement turns it into an error."""
-    problems = compare(segments, theirs)
+    problems = compare(segments, theirs, allowed)
     verdict.crosscheck = {"by": tool, "frames": len(theirs), "agrees": not problems,
                           **({"disagreements": problems} if problems else {})}
     if problems:

@@ -77,6 +77,7 @@ class Scenario:
     families: tuple[str, ...] = FAMILIES
     claims: tuple[Claim, ...] = ()
     min_send_q: dict[str, int] = field(default_factory=dict)
+    wireshark_warnings: tuple[str, ...] = ()
     path: str = ""
 
 
@@ -211,7 +212,7 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
     except tomllib.TOMLDecodeError as exc:
         raise _fail(where, f"not valid TOML: {exc}") from None
     known = {"id", "title", "statement", "source", "pattern", "steps", "states", "families",
-             "claims"}
+             "claims", "wireshark_warnings"}
     for key in data:
         if key not in known:
             raise _fail(where, f"unknown key {key!r} (known: {', '.join(sorted(known))})")
@@ -229,11 +230,15 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
     except ClaimError as exc:
         raise CatalogError(str(exc)) from None
     states, queued = _states(where, data.get("states"))
+    warnings = data.get("wireshark_warnings", [])
+    if not isinstance(warnings, list) or not all(isinstance(w, str) and w for w in warnings):
+        raise _fail(where, "wireshark_warnings must be a list of non-empty strings (parts of "
+                           "Wireshark's expert messages the scenario provokes)")
     return Scenario(
         id=_text(where, data, "id"), title=_text(where, data, "title"),
         statement=_text(where, data, "statement"), source=_text(where, data, "source"),
         pattern=pattern, steps=steps, states=states, families=families, claims=claims,
-        min_send_q=queued, path=where,
+        min_send_q=queued, wireshark_warnings=tuple(warnings), path=where,
     )
 
 

@@ -66,15 +66,27 @@ def test_a_flags_string_of_the_wrong_length_is_refused() -> None:
 
 
 def test_fields_lines_become_frames_and_non_tcp_frames_are_skipped() -> None:
-    text = ("1\t0\t·······A··S·\t5000\t40000\t0\t1\t0\tConnection establish acknowledge\n"
-            "1\t\t\t\t\t\t\t\t\n"
-            "2\t3\t·······A····\t40000\t5000\t1\t1\t0\tTCP Zero Window segment|Other\n")
+    text = ("1\t0\t·······A··S·\t5000\t40000\t0\t1\t0\tConnection establish acknowledge"
+            "\t2097152\n"
+            "1\t\t\t\t\t\t\t\t\t\n"
+            "2\t3\t·······A····\t40000\t5000\t1\t1\t0\tTCP Zero Window segment|Other|"
+            "server: conn.close() → 0 in 0.1 ms\t6291456|4194304|1048576\n")
     first, second = parse_fields(text)
     assert (first.section, first.stream, first.sport, first.ack) == (1, 0, 5000, 1)
+    assert first.warnings == ()
     assert second.expert == ("TCP Zero Window segment", "Other") and second.section == 2
+    assert second.warnings == ("TCP Zero Window segment",)  # our comment is not expert info
 
 
-@pytest.mark.parametrize("line", ["1\t0\t·······A····", "x\t0\t·······A····\t1\t2\t3\t4\t5\t"])
+def test_expert_messages_and_severities_must_pair_up() -> None:
+    line = "1\t0\t·······A····\t1\t2\t0\t1\t0\tone|two\t6291456\n"
+    with pytest.raises(TsharkOutputError, match="2 expert messages but 1 severities"):
+        parse_fields(line)
+
+
+@pytest.mark.parametrize("line", ["1\t0\t·······A····",
+                                  "x\t0\t·······A····\t1\t2\t3\t4\t5\t\t",
+                                  "1\t0\t·······A····\t1\t2\t3\t4\t5\tm\tloud"])
 def test_a_line_tshark_should_not_print_is_named(line: str) -> None:
     with pytest.raises(TsharkOutputError, match="line 1"):
         parse_fields(line + "\n")
@@ -137,6 +149,25 @@ def test_wireshark_seeing_a_gap_in_our_capture_is_caught(tmp_path: Path) -> None
                                                        "(common at capture start)",))
     (problem,) = compare(segments, theirs)
     assert "frame 5: tshark says ACKed segment" in problem
+
+
+def test_a_warning_the_scenario_does_not_provoke_is_a_disagreement(tmp_path: Path) -> None:
+    segments = _segments(tmp_path)
+    theirs = _theirs_from_ours(segments)
+    theirs[2] = dataclasses.replace(theirs[2], warnings=("TCP Zero Window segment",))
+    (problem,) = compare(segments, theirs)
+    assert problem.startswith("frame 3: tshark warns TCP Zero Window segment")
+    assert compare(segments, theirs, allowed=["Zero Window"]) == []
+
+
+def test_a_reset_warning_is_allowed_on_an_rst_only(tmp_path: Path) -> None:
+    segments = _segments(tmp_path)
+    theirs = _theirs_from_ours(segments)
+    theirs[5] = dataclasses.replace(theirs[5], warnings=("Connection reset (RST)",))
+    assert compare(segments, theirs) == []  # frame 6 is the <R.
+    theirs[3] = dataclasses.replace(theirs[3], warnings=("Connection reset (RST)",))
+    (problem,) = compare(segments, theirs)
+    assert problem.startswith("frame 4: tshark warns Connection reset")
 
 
 def test_a_disagreement_turns_the_verdict_into_an_error(tmp_path: Path) -> None:

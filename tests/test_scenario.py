@@ -47,6 +47,10 @@ def test_repeat_expands_and_accept_names_a_socket() -> None:
     (("id = \"x\"", "id = \"x\"\ncolour = 1"), "unknown key 'colour'"),
     (("source = \"socket(7)\"", "source = [1"), "not valid TOML"),
     (("call = \"listen\" }", "call = \"listen\", bytes = 3 }"), "listen takes no argument"),
+    (("id = \"x\"", "id = \"x\"\nwireshark_warnings = \"Zero\""),
+     "wireshark_warnings must be a list of non-empty strings"),
+    (("id = \"x\"", "id = \"x\"\nwireshark_warnings = [\"\"]"),
+     "wireshark_warnings must be a list of non-empty strings"),
 ])
 def test_each_mistake_is_named_with_its_place(change: tuple[str, str], message: str) -> None:
     old, new = change
@@ -62,6 +66,12 @@ def test_unknown_ids_and_unreadable_files_are_one_line(tmp_path) -> None:
         find(load_catalog(), ["nope"])
     with pytest.raises(CatalogError, match="cannot read it"):
         load_file(tmp_path / "missing.toml")
+
+
+def test_a_scenario_names_the_wireshark_warnings_it_provokes() -> None:
+    sc = parse_scenario('wireshark_warnings = ["TCP Zero Window segment"]\n' + GOOD)
+    assert sc.wireshark_warnings == ("TCP Zero Window segment",)
+    assert parse_scenario(GOOD).wireshark_warnings == ()
 
 
 def test_a_final_state_can_require_bytes_still_queued() -> None:
