@@ -9,7 +9,9 @@ the namespace with its last holder.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
+import platform
 import threading
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ from harness.conversation import Conversation, pick, split_conversations
 from harness.listing import tcpdump_lines
 from harness.netns import Namespace
 from harness.pattern import Match, compile_pattern
-from harness.pcapng import write_pcapng
+from harness.pcapng import Interface, Section, write_pcapng
 from harness.peer import PeerProcess, SocketHandle
 from harness.result import CLOSED, Call, RunResult
 from harness.segment import Segment, segment_from_packet
@@ -28,6 +30,20 @@ from harness.waiting import WaitTimeout, wait_until
 
 ADDRESSES = {"ipv4": "127.0.0.1", "ipv6": "::1"}
 SERVER_PORT = 5000
+
+
+def harness_version() -> str:
+    """`tcp-close-harness 0.1.0 (scapy 2.8.0, Python 3.11.7)`, for the pcapng header."""
+    try:
+        mine = importlib.metadata.version("tcp-close-harness")
+    except importlib.metadata.PackageNotFoundError:
+        mine = "unknown version"
+    return (f"tcp-close-harness {mine} (scapy {importlib.metadata.version('scapy')}, "
+            f"Python {platform.python_version()})")
+
+
+def _endpoint(end: tuple[str, int]) -> str:
+    return f"[{end[0]}]:{end[1]}" if ":" in end[0] else f"{end[0]}:{end[1]}"
 
 
 class Lab:
@@ -194,8 +210,20 @@ class Lab:
         """Write what was captured so far to the lab's pcap path, if it has one."""
         if self.pcap_path is None:
             return None
-        write_pcapng(self.pcap_path, self._capture.frames())
+        write_pcapng(self.pcap_path, self._capture.frames(), *self._pcap_header())
         return self.pcap_path
+
+    def _pcap_header(self) -> tuple[Section, Interface]:
+        """Where the capture was made, for the pcapng's section header and interface block."""
+        section = Section(hardware=platform.machine(), os=f"Linux {platform.release()}",
+                          application=harness_version(),
+                          comments=(f"scenario {self.scenario}, {self.family}, topology "
+                                    "loopback",))
+        where = (f"loopback of an anonymous network namespace (net:[{self.namespace_inode}]) "
+                 f"made for this run; server {_endpoint(self.server_address)}, client "
+                 f"{_endpoint(self.client_address) if self.client_address else 'not connected'}")
+        return section, Interface(name="lo", description=where,
+                                  os=f"Linux {platform.release()}")
 
     # -- the end of a run ----------------------------------------------------------------
     def settle(self, states: dict[str, str], within: float = 5.0) -> None:
@@ -227,7 +255,7 @@ class Lab:
                 result.error = (f"the kernel dropped {stats.kernel_drops} packets before the "
                                 "capture read them; the listing is incomplete")
         if self.pcap_path is not None:
-            write_pcapng(self.pcap_path, frames)
+            write_pcapng(self.pcap_path, frames, *self._pcap_header())
             result.pcap = str(self.pcap_path)
         return result
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from typing import Any
 
+from harness.annotate import frame_comments
 from harness.lab import Lab
+from harness.pcapng import read_pcapng, write_pcapng
 from harness.peer import PeerError, SocketHandle
 from harness.result import Call, RunResult
 from harness.scenario import Scenario, Step
+from harness.verdict import Verdict, judge
 from harness.waiting import WaitTimeout
 
 
@@ -120,3 +124,29 @@ def run_scenario(scenario: Scenario, family: str = "ipv4",
         result = lab.finish()
         result.error = result.error or error
         return result
+
+
+def annotate_pcap(scenario: Scenario, result: RunResult, verdict: Verdict) -> None:
+    """Write the run's story into its pcapng: each packet's steps and pattern place as packet
+    comments, the verdict as section comments."""
+    if not result.pcap:
+        return
+    capture = read_pcapng(result.pcap)
+    comments = frame_comments(result, verdict.match)
+    records = [dataclasses.replace(record, comments=(*record.comments,
+                                                     *comments.get(number, ())))
+               for number, record in enumerate(capture.records, 1)]
+    told = [f"{scenario.title}", f"pattern: {scenario.pattern}",
+            f"verdict: {verdict.status.upper()}", *(f"- {r}" for r in verdict.reasons)]
+    section = dataclasses.replace(capture.section,
+                                  comments=(*capture.section.comments, *told))
+    write_pcapng(result.pcap, records, section, capture.interfaces[0])
+
+
+def run_and_judge(scenario: Scenario, family: str = "ipv4",
+                  pcap_path: str | os.PathLike | None = None) -> tuple[RunResult, Verdict]:
+    """Run a scenario, judge it, and tell the story in its pcap."""
+    result = run_scenario(scenario, family, pcap_path)
+    verdict = judge(scenario, result)
+    annotate_pcap(scenario, result, verdict)
+    return result, verdict

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from harness.annotate import step_texts
 from harness.conversation import split_conversations
 from harness.crosscheck import compare, connection_keys
 from harness.lab import SERVER_PORT
 from harness.notation import token
+from harness.pcapng import read_pcapng
 from harness.pytest_plugin import refuse
 from harness.report import render_run
 from harness.result import RunResult
 from harness.scenario import Scenario, load_catalog
-from harness.verdict import Verdict, judge
+from harness.verdict import Verdict
 
 pytestmark = pytest.mark.capture
 
@@ -32,10 +35,9 @@ def _run(sc: Scenario, family: str, folder: Path) -> tuple[RunResult, Verdict]:
     """Each scenario runs once per test process; both tests below read the same run."""
     key = f"{sc.id}-{family}"
     if key not in _done:
-        from harness.runner import run_scenario
+        from harness.runner import run_and_judge
 
-        result = run_scenario(sc, family, folder / f"{key}.pcapng")
-        _done[key] = (result, judge(sc, result))
+        _done[key] = run_and_judge(sc, family, folder / f"{key}.pcapng")
     return _done[key]
 
 
@@ -80,6 +82,29 @@ def test_tcpdump_reads_the_same_packets_from_the_pcap(sc: Scenario, family: str,
     assert len(theirs) == result.capture["frames"]  # no packet missing, none twice
 
 
+@pytest.mark.parametrize(("sc", "family"), RUNS, ids=IDS)
+def test_the_pcap_tells_the_whole_story(sc: Scenario, family: str, pcap_folder: Path) -> None:
+    """Every step is written on a packet (the one it sent, or the next one), every packet
+    says where it stands in the pattern, and the section header says where and what ran."""
+    result, verdict = _run(sc, family, pcap_folder)
+    assert result.pcap
+    capture = read_pcapng(result.pcap)
+    assert capture.section.os.startswith("Linux ") and "tcp-close-harness" in (
+        capture.section.application)
+    assert capture.interfaces[0].name == "lo"
+    assert "network namespace" in capture.interfaces[0].description
+    assert f"verdict: {verdict.status.upper()}" in capture.section.comments
+    written = [c for record in capture.records for c in record.comments]
+    made = Counter(step_texts(result.calls))
+    for text, times in made.items():
+        told = [c for c in written if c.startswith(text)]
+        assert len(told) == times, (f"{text!r}, made {times} times, is written {len(told)} "
+                                    f"times in {result.pcap}")
+    for number, record in enumerate(capture.records, 1):
+        assert any(c.startswith("pattern: ") for c in record.comments), (
+            f"frame {number} of {result.pcap} has no pattern comment: {record.comments}")
+
+
 # Runs whose pcaps tshark must read as we do: two streams, a window shut with probes that
 # Wireshark calls keep-alives, an RST without ACK, and the plain FIN handshake on both families.
 CROSS_CHECKED = [("listener-close-resets-queue", "ipv6"), ("linger-timeout-expires", "ipv4"),
@@ -101,6 +126,6 @@ def test_tshark_reads_the_pcaps_as_we_do(pcap_folder: Path) -> None:
     views = read_pcaps([r.pcap or "" for r in results],
                        [connection_keys(r.segments) for r in results])
     for result, theirs in zip(results, views, strict=True):
-        problems = compare(result.segments, theirs)
+        problems = compare(result.segments, theirs, by_id[result.scenario].wireshark_warnings)
         assert not problems, f"{tool} disagrees on {result.pcap}:\n" + "\n".join(problems)
         assert len(theirs) == len(result.segments)
