@@ -45,6 +45,14 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="list a pcap/pcapng the way `tcpdump -n -r` does")
     show.add_argument("file")
     show.add_argument("--stream", type=int, help="only this connection (0 is the first)")
+    show.add_argument("--ladder", action="store_true",
+                      help="draw the connection as a ladder diagram, with the steps the "
+                           "harness wrote into the pcapng")
+    report = sub.add_parser("report", help="render index.html and REPORT.md again from "
+                                           "results.json, without running anything")
+    report.add_argument("--from", dest="source", default="pcaps/results.json", metavar="FILE",
+                        help="the results to render (pcaps/results.json); the pages are "
+                             "written beside it")
     check = sub.add_parser("check", help="match a capture against a pattern")
     check.add_argument("file")
     check.add_argument("--expect", required=True, metavar="PATTERN")
@@ -115,7 +123,8 @@ def _cross_check(done: list[tuple[Scenario, RunResult, Verdict]], tool: str) -> 
         return
     disagree = 0
     for (sc, result, verdict), theirs in zip(done, views, strict=True):
-        problems = cross_check_verdict(verdict, result.segments, theirs, tool)
+        problems = cross_check_verdict(verdict, result.segments, theirs, tool,
+                                       sc.wireshark_warnings)
         if problems:
             disagree += 1
             print(f"ERROR {sc.id}  {result.family}: {tool} reads {result.pcap} differently:")
@@ -127,14 +136,14 @@ def _cross_check(done: list[tuple[Scenario, RunResult, Verdict]], tool: str) -> 
 
 def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
             family: str = "both", report_path: str | None = None,
-            require_tshark: bool = False) -> int:
-    """Run scenarios, print each story and verdict, cross-check the pcaps with tshark;
-    0 only if every run passed."""
+            require_tshark: bool = False, pages: bool = False) -> int:
+    """Run scenarios, print each story and verdict, cross-check the pcaps with tshark, write
+    results (and with `pages`, REPORT.md and index.html beside them); 0 only if every run
+    passed."""
     chosen = _choose(ids)
     _require_capture()
     tool = _tshark(require_tshark)
-    from harness.runner import run_scenario
-    from harness.verdict import judge
+    from harness.runner import run_and_judge
 
     plan = [(sc, f) for sc in chosen for f in sc.families if family in ("both", f)]
     if not plan:
@@ -143,18 +152,19 @@ def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
                          f"families: {declared}")
     root, done = Path.cwd(), []
     for sc, family in plan:
-        result = run_scenario(sc, family, Path(pcap_dir) / _pcap_name(sc, family))
-        verdict = judge(sc, result)
+        result, verdict = run_and_judge(sc, family, Path(pcap_dir) / _pcap_name(sc, family))
         print(render_run(sc, result, verdict), end="\n\n", flush=True)
         done.append((sc, result, verdict))
     if tool:
         _cross_check(done, tool)
     runs = [run_json(sc, result, verdict, root) for sc, result, verdict in done]
     statuses = [verdict.status for _, _, verdict in done]
+    document = results_json(runs, platform.release())
     if json_path:
-        document = results_json(runs, platform.release())
         _write(json_path, json.dumps(document, indent=2) + "\n")
         print(f"results: {json_path}")
+        for page in render_pages(document, Path(json_path).parent, root) if pages else []:
+            print(f"report: {page}")
     if report_path:
         base = os.path.relpath(Path(report_path).resolve().parent, root)
         _write(report_path, render_report(runs, platform.release(), base))
@@ -172,13 +182,68 @@ def _write(path: str, text: str) -> None:
                          "choose a writable place") from None
 
 
-def cmd_show(path: str, stream: int | None) -> int:
-    """Print the capture's TCP segments, tcpdump-style."""
+def cmd_show(path: str, stream: int | None, ladder: bool = False) -> int:
+    """Print the capture's TCP segments, tcpdump-style (or as a ladder diagram)."""
     segments = read_capture(path)
+    if ladder:
+        return _show_ladder(path, segments, stream)
     if stream is not None:
         segments = list(pick(split_conversations(segments), stream).segments)
     for line in tcpdump_lines(segments):
         print(line)
+    return 0
+
+
+def _show_ladder(path: str, segments: list, stream: int | None) -> int:
+    from harness.ladder import ladder_from_capture, render_text
+    from harness.pcapng import read_pcapng
+
+    conversations = split_conversations(segments)
+    if not conversations:
+        raise UsageError(f"{path}: no TCP segments in this capture; nothing to draw")
+    conv = pick(conversations, stream)
+    try:
+        capture = read_pcapng(path)
+        comments = {n: list(r.comments) for n, r in enumerate(capture.records, 1)}
+        section = list(capture.section.comments)
+    except ValueError:
+        comments, section = {}, []  # a classic pcap, or not written by us: no steps to show
+    title = f"{path}, stream {conv.index} of {len(conversations)}"
+    print(render_text(ladder_from_capture(title, list(conv.segments), comments, conv.client,
+                                          section)))
+    if len(conversations) > 1 and stream is None:
+        print(f"(the capture holds {len(conversations)} connections; --stream N draws another)")
+    return 0
+
+
+def render_pages(document: dict, folder: Path, root: Path) -> list[Path]:
+    """Write REPORT.md and index.html for a results document into folder."""
+    from harness.report_html import render_html
+
+    base = os.path.relpath(folder.resolve(), root.resolve())  # the pages' folder, from root
+    runs, kernel = document.get("runs", []), str(document.get("kernel", "unknown"))
+    pages = [(folder / "REPORT.md", render_report(runs, kernel, base)),
+             (folder / "index.html", render_html(document, base))]
+    for path, text in pages:
+        _write(str(path), text)
+    return [path for path, _ in pages]
+
+
+def cmd_report(source: str) -> int:
+    """Render the pages again from a results.json."""
+    try:
+        document = json.loads(Path(source).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"{source}: cannot read it ({exc.strerror}); run `harness verify` "
+                         "first, or name a results.json with --from") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{source}: not JSON (line {exc.lineno}, column {exc.colno}); "
+                         "give the results.json that `harness verify` writes") from None
+    if not isinstance(document, dict) or not isinstance(document.get("runs"), list):
+        raise UsageError(f"{source}: no list of runs in it; give the results.json that "
+                         "`harness verify` writes")
+    for page in render_pages(document, Path(source).parent, Path.cwd()):
+        print(f"report: {page}")
     return 0
 
 
@@ -207,10 +272,12 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return cmd_run(args.ids, args.pcap_dir, args.json, args.family, args.report)
     if args.command == "verify":
-        return cmd_run([], "pcaps", "pcaps/results.json", args.family, "pcaps/REPORT.md",
-                       require_tshark=True)
+        return cmd_run([], "pcaps", "pcaps/results.json", args.family, require_tshark=True,
+                       pages=True)
     if args.command == "show":
-        return cmd_show(args.file, args.stream)
+        return cmd_show(args.file, args.stream, args.ladder)
+    if args.command == "report":
+        return cmd_report(args.source)
     return cmd_check(args.file, args.expect, args.stream)
 
 

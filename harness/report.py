@@ -7,7 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.annotate import frame_comments, step_texts
+from harness.crosscheck import our_frames
+from harness.ladder import packet_label
 from harness.listing import tcpdump_lines
+from harness.notation import ACK, flags_to_str, token
 from harness.result import RunResult
 from harness.scenario import Scenario
 from harness.verdict import Verdict
@@ -19,11 +23,11 @@ def _timeline(result: RunResult, verdict: Verdict) -> list[str]:
     """Calls and packets on one clock, packetdrill-style: time, who, what."""
     conv = verdict.conversation
     segments = list(conv.segments) if conv else []
-    tokens = conv.tokens() if conv else []
+    toks = conv.tokens() if conv else []
     lines = [line.split(" ", 1)[1] for line in tcpdump_lines(segments)]
     events: list[tuple[float, str, str]] = []
-    for seg, token, line in zip(segments, tokens, lines, strict=True):
-        events.append((seg.time, token, line))
+    for seg, tok, line in zip(segments, toks, lines, strict=True):
+        events.append((seg.time, tok, line))
     for call in result.calls:
         events.append((call.start, call.peer, call.describe()))
     if not events:
@@ -89,6 +93,54 @@ def _relative(path: str | None, root: Path) -> str | None:
         return str(path)
 
 
+def _origin(result: RunResult) -> float:
+    """The moment a run's times count from: its first call or packet."""
+    moments = [c.start for c in result.calls] + [s.time for s in result.segments]
+    return min(moments, default=0.0)
+
+
+def _address(end: tuple[str, int] | None) -> str | None:
+    if end is None:
+        return None
+    host, port = end
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def packets_json(result: RunResult, verdict: Verdict) -> list[dict[str, Any]]:
+    """Each packet of a run for results.json: frame number, time from the run's origin,
+    stream, direction, token, relative seq/ack, length, window, label and its comments."""
+    origin = _origin(result)
+    comments = frame_comments(result, verdict.match)
+    server = tuple(result.server) if result.server else None
+    packets = []
+    for seg, view in zip(result.segments, our_frames(result.segments), strict=True):
+        direction = "<" if (seg.src, seg.sport) == server else ">"
+        tok = token(direction, seg.flags)
+        ack = view.ack if seg.flags & ACK else None
+        packets.append({
+            "frame": seg.index, "t": round(seg.time - origin, 6), "stream": view.stream,
+            "dir": direction, "token": tok, "flags": flags_to_str(seg.flags), "seq": view.seq,
+            "ack": ack, "len": seg.length, "win": seg.win,
+            "label": packet_label(tok[1:], view.seq, ack, seg.length, seg.win),
+            "comments": comments.get(seg.index, []),
+        })
+    return packets
+
+
+def _calls_json(result: RunResult) -> list[dict[str, Any]]:
+    origin = _origin(result)
+    return [{**call.to_json(), "t": round(call.start - origin, 6), "text": text}
+            for call, text in zip(result.calls, step_texts(result.calls), strict=True)]
+
+
+def _match_json(verdict: Verdict) -> dict[str, Any] | None:
+    match = verdict.match
+    if match is None:
+        return None
+    return {"ok": match.ok, "failed_at": match.failed_at, "expected": list(match.expected),
+            "sentence": match.sentence(), "columns": list(match.columns)}
+
+
 def run_json(scenario: Scenario, result: RunResult, verdict: Verdict, root: Path) -> dict:
     """One run, shaped for results.json (a stable shape: CI users parse it)."""
     entry: dict[str, Any] = {
@@ -102,7 +154,12 @@ def run_json(scenario: Scenario, result: RunResult, verdict: Verdict, root: Path
         "pattern": scenario.pattern,
         "observed": list(verdict.match.observed) if verdict.match else [],
         "pcap": _relative(result.pcap, root),
-        "calls": [call.to_json() for call in result.calls],
+        "calls": _calls_json(result),
+        "client_address": _address(result.client),
+        "server_address": _address(result.server),
+        "origin": _origin(result),
+        "packets": packets_json(result, verdict),
+        "match": _match_json(verdict),
         "states": result.states,
         "capture": result.capture,
         "claims": [outcome.to_json() for outcome in verdict.claims],

@@ -9,9 +9,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "harness"
 CORE = ["notation", "pattern", "expect", "claims", "scenario", "segment", "conversation",
-        "listing", "result", "verdict", "report", "report_markdown", "crosscheck"]
+        "listing", "result", "verdict", "report", "report_markdown", "crosscheck", "annotate",
+        "ladder", "ladder_svg", "report_html", "pcapng"]
 SHELL = ["netns", "capture", "sockdiag", "peer_agent", "peer", "lab", "runner", "privileges",
-         "pcapng", "waiting", "cli", "pytest_plugin", "tshark"]
+         "waiting", "cli", "pytest_plugin", "tshark"]
 
 
 def _imports(module: str) -> set[str]:

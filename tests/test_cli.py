@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -75,18 +76,55 @@ def test_show_prints_tcpdump_lines(capture: Path, capsys) -> None:
     (["run", "no-such-scenario"], "harness: unknown scenario 'no-such-scenario'"),
     (["run", "/nonexistent/mine.toml"], "harness: /nonexistent/mine.toml: cannot read it"),
     (["run", "{text}.toml"], "cannot read it"),
+    (["show", "{text}", "--ladder"], "not a pcap or pcapng capture file"),
+    (["report", "--from", "/nonexistent/results.json"], "cannot read it (No such file"),
+    (["report", "--from", "{text}"], "not JSON (line 1, column 1)"),
+    (["report", "--from", "{json}"], "no list of runs in it"),
 ])
 def test_mistakes_are_one_line_on_stderr_with_status_two(argv, message, capture: Path,
                                                          tmp_path: Path) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("not a capture\n")
-    argv = [a.format(cap=capture, text=text) for a in argv]
+    other = tmp_path / "other.json"
+    other.write_text('{"kernel": "6.1"}\n')
+    argv = [a.format(cap=capture, text=text, json=other) for a in argv]
     done = subprocess.run([sys.executable, "-m", "harness", *argv], capture_output=True,
                           text=True, cwd=ROOT)
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("harness: ") and len(done.stderr.strip().splitlines()) <= 3
+
+
+def test_show_draws_a_ladder_of_any_capture(capture: Path, capsys) -> None:
+    code, out, _ = _run(capsys, "show", str(capture), "--ladder", "--stream", "1")
+    assert code == 0
+    lines = out.splitlines()
+    assert "10.0.0.1:40001" in lines[1] and "10.0.0.2:80" in lines[1]
+    assert sum("|- " in line and ">|" in line for line in lines) == 3  # the client's packets
+    assert sum("|<- " in line for line in lines) == 3
+    assert any("F. seq 1 ack 6" in line for line in lines)
+
+
+def test_show_ladder_says_which_stream_it_drew(capture: Path, capsys) -> None:
+    code, out, _ = _run(capsys, "show", str(capture), "--ladder")
+    assert code == 0 and "--stream N draws another" in out.splitlines()[-1]
+
+
+def test_report_renders_the_pages_again_from_results(tmp_path: Path, capsys) -> None:
+    results = tmp_path / "out" / "results.json"
+    results.parent.mkdir()
+    entry = {"id": "x", "title": "t", "statement": "s", "source": "socket(7)",
+             "family": "ipv4", "topology": "loopback", "verdict": "pass", "pattern": ">S",
+             "observed": [">S"], "pcap": "out/x-ipv4.pcapng", "calls": [], "states": {},
+             "claims": [], "story": ["== x"], "packets": [], "match": None}
+    results.write_text(json.dumps({"kernel": "6.1.0", "runs": [entry]}))
+    code, out, _ = _run(capsys, "report", "--from", str(results))
+    assert code == 0
+    assert out.splitlines() == [f"report: {results.parent / 'REPORT.md'}",
+                                f"report: {results.parent / 'index.html'}"]
+    page = (results.parent / "index.html").read_text()
+    assert 'data-run="x-ipv4' in page and "6.1.0" in page
 
 
 def test_list_names_every_scenario_with_its_claims(capsys) -> None:
