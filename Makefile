@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Commands and the Debian packages that provide them; libpcap is found by its library.
 SYSTEM_TOOLS := ip:iproute2 tcpdump:tcpdump tshark:tshark
+# The suite also renders pcaps/index.html in a real browser.
+test: SYSTEM_TOOLS += chromium:chromium
 
 .PHONY: verify test lint system venv clean
 

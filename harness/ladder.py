@@ -248,7 +248,7 @@ def _text_row(row: Arrow | Step, side_width: int) -> str:
     if row.direction == ">":
         shaft = f"|-{body}".ljust(_ARROW - 2, "-") + ">|"
     else:
-        shaft = "|<" + f"-{body}".ljust(_ARROW - 2, "-") + "|"
+        shaft = "|<" + f"-{body}".ljust(_ARROW - 3, "-") + "|"
     sign = _MARK_SIGNS.get(row.mark, "")
     stream = f" stream {row.stream}" if row.stream else ""
     return f"{when}  {'':>{side_width}}  {shaft}  {row.token:<4} {sign}{stream}"

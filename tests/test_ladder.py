@@ -121,3 +121,9 @@ def test_a_call_that_blocked_is_drawn_when_made_and_when_it_returned() -> None:
     made, returned = ladder_from_run(entry).steps
     assert (made.time, made.text) == (0.01, "conn.close() with SO_LINGER {1,1} called; it blocks")
     assert returned.time == 1.03 and returned.text.endswith("→ 0 in 1.020 s")
+
+
+def test_every_row_keeps_both_timelines_in_the_same_columns() -> None:
+    lines = render_text(ladder_from_run(ENTRY)).splitlines()[3:-2]
+    bars = {tuple(i for i, ch in enumerate(line) if ch == "|")[:2] for line in lines}
+    assert len(bars) == 1, bars
