@@ -12,7 +12,6 @@ import shutil
 import signal
 import struct
 import subprocess
-import time
 import zlib
 from pathlib import Path
 
@@ -20,9 +19,11 @@ import pytest
 from test_report_html import KERNEL, failing_run, passing_run, two_stream_run
 
 from harness.report_html import render_html
+from harness.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 KEPT = ROOT / "pcaps" / "tests" / "report-screenshot.png"
+KEPT_REAL = ROOT / "pcaps" / "tests" / "report-real-runs.png"
 TIMEOUT = 60
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -74,10 +75,8 @@ def chromium(tmp_path: Path, *args: str) -> str:
     finally:
         _end(proc, profile)
     assert proc.returncode == 0, f"`{' '.join(command)}` exited {proc.returncode}:\n{err}"
-    deadline = time.monotonic() + 5
-    while _alive_with(str(profile)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive_with(str(profile)), "a chromium process outlived its run"
+    wait_until(lambda: not _alive_with(str(profile)), 5.0,
+               f"every chromium process of profile {profile.name} to end")
     return out
 
 
@@ -114,3 +113,26 @@ def test_the_page_loads_in_chromium_with_a_ladder_per_run(tmp_path: Path) -> Non
     KEPT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(shot, KEPT)
     print(f"screenshot of the report: {KEPT}")
+
+
+@pytest.mark.capture
+def test_the_page_of_real_runs_draws_one_ladder_per_run(tmp_path: Path, monkeypatch) -> None:
+    """Real runs, through the same path as `harness verify`: results.json, then the pages."""
+    from harness.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    ids = ["linger-abort-server", "listener-close-resets-queue"]
+    assert main(["run", *ids, "--pcap-dir", "out", "--json", "out/results.json"]) == 0
+    assert main(["report", "--from", "out/results.json"]) == 0
+    page = tmp_path / "out" / "index.html"
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert dom.count('class="ladder"') == 4  # two scenarios, two families
+    for run in ("linger-abort-server-ipv4", "listener-close-resets-queue-ipv6"):
+        assert f'data-run="{run}' in dom
+    assert 'href="linger-abort-server-ipv4.pcapng"' in dom
+    shot = tmp_path / "real.png"
+    chromium(tmp_path, "--hide-scrollbars", "--window-size=1400,2400", f"--screenshot={shot}",
+             page.as_uri())
+    assert _png_colours(shot.read_bytes())[2] > 32
+    KEPT_REAL.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, KEPT_REAL)
