@@ -336,6 +336,18 @@ class _Move(NamedTuple):
     position: int
 
 
+def _walk(states: set[int] | frozenset[int], edges: list[list[int]]) -> frozenset[int]:
+    """Every state reachable from ``states`` along ``edges`` (state -> next states)."""
+    seen = set(states)
+    stack = list(states)
+    while stack:
+        for target in edges[stack.pop()]:
+            if target not in seen:
+                seen.add(target)
+                stack.append(target)
+    return frozenset(seen)
+
+
 class _Nfa:
     """States joined by empty moves, some of which consume one packet token."""
 
@@ -395,14 +407,7 @@ class _Nfa:
 
     def closure(self, states: set[int]) -> frozenset[int]:
         """All states reachable from ``states`` through empty moves."""
-        seen = set(states)
-        stack = list(states)
-        while stack:
-            for target in self.empty[stack.pop()]:
-                if target not in seen:
-                    seen.add(target)
-                    stack.append(target)
-        return frozenset(seen)
+        return _walk(states, self.empty)
 
     def reaching(self, states: frozenset[int]) -> frozenset[int]:
         """All states from which some state in ``states`` is reachable through empty moves."""
@@ -411,14 +416,7 @@ class _Nfa:
             for source, targets in enumerate(self.empty):
                 for target in targets:
                     self._back[target].append(source)
-        seen = set(states)
-        stack = list(states)
-        while stack:
-            for source in self._back[stack.pop()]:
-                if source not in seen:
-                    seen.add(source)
-                    stack.append(source)
-        return frozenset(seen)
+        return _walk(states, self._back)
 
     def advance(self, states: frozenset[int], key: Key) -> frozenset[int]:
         """The states reached from ``states`` by consuming one packet with ``key``."""
