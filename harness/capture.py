@@ -1,14 +1,18 @@
-"""Scapy capture on a namespace's `lo`: each packet once, none lost at the end, drops counted.
+"""Scapy capture on one interface of a namespace: each TCP packet once, none lost at the end,
+drops counted.
 
 The AF_PACKET socket is opened by us inside the namespace and handed to scapy's AsyncSniffer
 through `opened_socket`, so scapy's per-process interface cache never has to know about the
 namespace. On `lo` every frame passes the tap twice (once leaving, once arriving); like
 libpcap we keep only the arriving copy, in the kernel with PACKET_IGNORE_OUTGOING (Linux
-4.20+) or, failing that, by dropping PACKET_OUTGOING frames as they are read.
+4.20+) or, failing that, by dropping PACKET_OUTGOING frames as they are read. On one end of
+a veth pair each packet passes once, leaving or arriving, and both are kept. A classic BPF
+filter (tcpdump's `tcp`) keeps ARP, neighbour discovery and MLD out of the capture.
 """
 
 from __future__ import annotations
 
+import ctypes
 import select
 import socket
 import struct
@@ -31,7 +35,13 @@ PACKET_OUTGOING = 4
 SO_TIMESTAMPNS = 35
 SO_RCVBUFFORCE = 33
 RECV_BUFFER = 16 * 1024 * 1024
+SO_ATTACH_FILTER = 26
 _SNAPLEN = 262144
+# `tcpdump -dd -y EN10MB tcp`: IPv4 with protocol 6, or IPv6 with next header 6 (or a
+# fragment header followed by 6). Each instruction is (code, jt, jf, k).
+TCP_ONLY = ((0x28, 0, 0, 12), (0x15, 0, 2, 0x0800), (0x30, 0, 0, 23), (0x15, 6, 7, 6),
+            (0x15, 0, 6, 0x86DD), (0x30, 0, 0, 20), (0x15, 3, 0, 6), (0x15, 0, 3, 0x2C),
+            (0x30, 0, 0, 54), (0x15, 0, 1, 6), (0x6, 0, 0, 0x40000), (0x6, 0, 0, 0))
 _CMSG_SPACE = socket.CMSG_SPACE(16)
 
 
@@ -39,18 +49,29 @@ class CaptureError(RuntimeError):
     """The capture could not start, or lost packets."""
 
 
-def open_packet_socket(ifname: str = "lo") -> tuple[socket.socket, bool]:
-    """A packet socket bound to ifname in the caller's namespace; True if the kernel
-    drops outgoing copies for us."""
+def attach_filter(sock: socket.socket, program: tuple[tuple[int, int, int, int], ...]) -> None:
+    """Attach a classic BPF program (SO_ATTACH_FILTER); the kernel copies it."""
+    code = b"".join(struct.pack("HBBI", *insn) for insn in program)
+    buffer = ctypes.create_string_buffer(code)
+    fprog = struct.pack("HL", len(program), ctypes.addressof(buffer))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+
+
+def open_packet_socket(ifname: str = "lo", keep_outgoing: bool = False
+                       ) -> tuple[socket.socket, bool]:
+    """A packet socket bound to ifname in the caller's namespace, seeing TCP only; True if
+    the kernel drops outgoing copies for us (or none need dropping)."""
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     try:
+        attach_filter(sock, TCP_ONLY)
         sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECV_BUFFER)
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        try:
-            sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-            kernel_filters = True
-        except OSError:
-            kernel_filters = False
+        kernel_filters = True
+        if not keep_outgoing:
+            try:
+                sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+            except OSError:
+                kernel_filters = False
         sock.bind((ifname, ETH_P_ALL))
     except BaseException:
         sock.close()
@@ -58,14 +79,14 @@ def open_packet_socket(ifname: str = "lo") -> tuple[socket.socket, bool]:
     return sock, kernel_filters
 
 
-class LoopbackSocket(SimpleSocket):
+class PacketSocket(SimpleSocket):
     """Scapy's view of our packet socket: Ethernet frames with kernel timestamps."""
 
-    desc = "packet socket on lo, arriving copies only"
+    desc = "packet socket on one interface, each TCP packet once"
 
-    def __init__(self, sock: socket.socket, kernel_filters: bool) -> None:
+    def __init__(self, sock: socket.socket, kernel_filters: bool, ifname: str = "lo") -> None:
         super().__init__(sock, basecls=Ether)
-        self.iface = "lo"
+        self.iface = ifname
         self._kernel_filters = kernel_filters
 
     def recv_raw(self, x: int = _SNAPLEN) -> tuple:
@@ -99,11 +120,13 @@ class CaptureStats:
 
 
 class Capture:
-    """A running sniffer on `lo` of one namespace; stop() returns every frame once."""
+    """A running sniffer on one interface of a namespace (`lo` unless told); stop() returns
+    every frame once."""
 
-    def __init__(self, ns: Namespace, on_packet: Callable[[Packet], None] | None = None):
-        sock, kernel_filters = ns.run(open_packet_socket)
-        self._sock = LoopbackSocket(sock, kernel_filters)
+    def __init__(self, ns: Namespace, on_packet: Callable[[Packet], None] | None = None,
+                 ifname: str = "lo", keep_outgoing: bool = False) -> None:
+        sock, kernel_filters = ns.run(lambda: open_packet_socket(ifname, keep_outgoing))
+        self._sock = PacketSocket(sock, kernel_filters, ifname)
         self._frames: list[Packet] = []
         self._lock = threading.Lock()
         self._on_packet = on_packet

@@ -20,6 +20,7 @@ from harness.report_markdown import render_report
 from harness.result import RunResult
 from harness.scenario import CatalogError, Scenario, find, load_catalog, load_file
 from harness.segment import CaptureFileError, read_capture
+from harness.topology import Link, TopologyError
 from harness.verdict import Verdict
 
 
@@ -39,9 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--report", metavar="FILE", help="write the Markdown report to FILE")
     run.add_argument("--family", choices=["ipv4", "ipv6", "both"], default="both",
                      help="the address family to run on (default: both)")
+    _link_options(run, "loopback")
     verify = sub.add_parser("verify", help="run the whole catalog into pcaps/: pcapng files, "
                                            "results.json, REPORT.md (what `make verify` runs)")
     verify.add_argument("--family", choices=["ipv4", "ipv6", "both"], default="both")
+    _link_options(verify, "both")
     show = sub.add_parser("show", help="list a pcap/pcapng the way `tcpdump -n -r` does")
     show.add_argument("file")
     show.add_argument("--stream", type=int, help="only this connection (0 is the first)")
@@ -58,6 +61,16 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--expect", required=True, metavar="PATTERN")
     check.add_argument("--stream", type=int, help="the connection to check (default: the first)")
     return parser
+
+
+def _link_options(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--topology", choices=["loopback", "veth", "both"], default=default,
+                        help="loopback: both peers on one namespace's lo; veth: each in its "
+                             f"own namespace, joined by a veth pair (default: {default})")
+    parser.add_argument("--netem", metavar="ARGS",
+                        help="impair the veth link with tc netem, e.g. \"delay 20ms loss 1%%\"")
+    parser.add_argument("--netem-side", choices=["both", "client", "server"], default="both",
+                        help="whose egress the netem qdisc sits on (default: both directions)")
 
 
 def cmd_list() -> int:
@@ -82,8 +95,8 @@ def _choose(ids: Sequence[str]) -> list[Scenario]:
     return [files[i] if i in files else by_id[i] for i in ids]
 
 
-def _pcap_name(sc: Scenario, family: str) -> str:
-    return f"{sc.id}-{family}.pcapng"
+def _pcap_name(sc: Scenario, family: str, topology: str = "loopback") -> str:
+    return f"{sc.id}-{family}{'' if topology == 'loopback' else '-' + topology}.pcapng"
 
 
 def _require_capture() -> None:
@@ -136,23 +149,32 @@ def _cross_check(done: list[tuple[Scenario, RunResult, Verdict]], tool: str) -> 
 
 def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
             family: str = "both", report_path: str | None = None,
-            require_tshark: bool = False, pages: bool = False) -> int:
+            require_tshark: bool = False, pages: bool = False, topology: str = "loopback",
+            link: Link | None = None) -> int:
     """Run scenarios, print each story and verdict, cross-check the pcaps with tshark, write
     results (and with `pages`, REPORT.md and index.html beside them); 0 only if every run
     passed."""
     chosen = _choose(ids)
+    if link is not None and topology == "loopback":
+        raise UsageError("--netem impairs the link between two namespaces: add --topology "
+                         "veth (or both)")
     _require_capture()
     tool = _tshark(require_tshark)
     from harness.runner import run_and_judge
 
-    plan = [(sc, f) for sc in chosen for f in sc.families if family in ("both", f)]
+    plan = [(sc, f, t) for t in _wanted(topology) for sc in chosen for f in sc.families
+            if family in ("both", f) and t in sc.topologies]
     if not plan:
-        declared = ", ".join(f"{sc.id} ({'/'.join(sc.families)})" for sc in chosen)
-        raise UsageError(f"no run left on {family}: the chosen scenarios declare only these "
-                         f"families: {declared}")
+        declared = ", ".join(f"{sc.id} ({'/'.join(sc.families)} on "
+                             f"{'/'.join(sc.topologies)})" for sc in chosen)
+        raise UsageError(f"no run left on {family}, {topology}: the chosen scenarios declare "
+                         f"only these: {declared}")
+    _check_link(link, topology)
     root, done = Path.cwd(), []
-    for sc, family in plan:
-        result, verdict = run_and_judge(sc, family, Path(pcap_dir) / _pcap_name(sc, family))
+    for sc, family, where in plan:
+        result, verdict = run_and_judge(sc, family,
+                                        Path(pcap_dir) / _pcap_name(sc, family, where), where,
+                                        link if where == "veth" else None)
         print(render_run(sc, result, verdict), end="\n\n", flush=True)
         done.append((sc, result, verdict))
     if tool:
@@ -171,6 +193,22 @@ def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
         print(f"report: {report_path}")
     print(summary_line(statuses))
     return 0 if statuses and all(s == "pass" for s in statuses) else 1
+
+
+def _wanted(topology: str) -> tuple[str, ...]:
+    return ("loopback", "veth") if topology == "both" else (topology,)
+
+
+def _check_link(link: Link | None, topology: str) -> None:
+    """A netem link needs a kernel with netem and valid arguments; say so before anything
+    runs."""
+    if link is None or topology == "loopback":
+        return
+    from harness.topology import netem_problem
+
+    problem = netem_problem(link)
+    if problem:
+        raise UsageError(problem)
 
 
 def _write(path: str, text: str) -> None:
@@ -269,11 +307,13 @@ def dispatch(args: argparse.Namespace) -> int:
     """Run the chosen command."""
     if args.command == "list":
         return cmd_list()
-    if args.command == "run":
-        return cmd_run(args.ids, args.pcap_dir, args.json, args.family, args.report)
-    if args.command == "verify":
+    if args.command in ("run", "verify"):
+        link = Link(args.netem, args.netem_side) if args.netem else None
+        if args.command == "run":
+            return cmd_run(args.ids, args.pcap_dir, args.json, args.family, args.report,
+                           topology=args.topology, link=link)
         return cmd_run([], "pcaps", "pcaps/results.json", args.family, require_tshark=True,
-                       pages=True)
+                       pages=True, topology=args.topology, link=link)
     if args.command == "show":
         return cmd_show(args.file, args.stream, args.ladder)
     if args.command == "report":
@@ -288,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return dispatch(args)
     except PatternError as exc:
         print(f"harness: bad pattern: {exc}", file=sys.stderr)
-    except (UsageError, CatalogError, CaptureFileError, LookupError) as exc:
+    except (UsageError, CatalogError, CaptureFileError, LookupError, TopologyError) as exc:
         print(f"harness: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
         print("harness: interrupted; namespaces and peers are gone with the run",

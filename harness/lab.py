@@ -19,13 +19,13 @@ from pathlib import Path
 from harness.capture import Capture
 from harness.conversation import Conversation, pick, split_conversations
 from harness.listing import tcpdump_lines
-from harness.netns import Namespace
 from harness.pattern import Match, compile_pattern
 from harness.pcapng import Interface, Section, write_pcapng
 from harness.peer import PeerProcess, SocketHandle
 from harness.result import CLOSED, Call, RunResult
 from harness.segment import Segment, segment_from_packet
 from harness.sockdiag import SockDiag, SocketState
+from harness.topology import Link, make_topology
 from harness.waiting import WaitTimeout, wait_until
 
 ADDRESSES = {"ipv4": "127.0.0.1", "ipv6": "::1"}
@@ -47,13 +47,17 @@ def _endpoint(end: tuple[str, int]) -> str:
 
 
 class Lab:
-    """A client and a server in their own namespace, with every packet between them captured."""
+    """A client and a server in their own namespace(s), with every packet between them
+    captured: both on one namespace's `lo`, or each in its own joined by a veth pair."""
 
     def __init__(self, family: str = "ipv4", scenario: str = "lab",
-                 pcap_path: str | os.PathLike | None = None) -> None:
+                 pcap_path: str | os.PathLike | None = None, topology: str = "loopback",
+                 link: Link | None = None) -> None:
         if family not in ADDRESSES:
             raise ValueError(f"unknown family {family!r}: use ipv4 or ipv6")
         self.family = family
+        self.topology_name = topology
+        self.link = link
         self.scenario = scenario
         self.pcap_path = Path(pcap_path) if pcap_path else None
         self.calls: list[Call] = []
@@ -69,20 +73,27 @@ class Lab:
             raise
 
     def _open(self) -> None:
-        ns = Namespace()
-        self._stack.callback(ns.close)
-        self.namespace_inode = ns.inode
-        self._diag = ns.run(SockDiag)
-        self._stack.callback(self._diag.close)
-        self._capture = Capture(ns, on_packet=lambda _pkt: self._notify())
+        topology = make_topology(self.topology_name)
+        self._stack.callback(topology.close)
+        self.topology = topology
+        self.namespace_inode = topology.capture_ns.inode
+        if self.link is not None:
+            topology.impair(self.link)
+        self._diags = {side: topology.ns_of(side).run(SockDiag) for side in ("client", "server")}
+        for diag in self._diags.values():
+            self._stack.callback(diag.close)
+        self._capture = Capture(topology.capture_ns, on_packet=lambda _pkt: self._notify(),
+                                ifname=topology.capture_if,
+                                keep_outgoing=topology.keep_outgoing)
         self._stack.callback(self._capture.close)
         self._capture.start()
-        server = PeerProcess(ns, "server", self.calls.append)
+        server = PeerProcess(topology.server_ns, "server", self.calls.append)
         self._stack.callback(server.kill)
-        client = PeerProcess(ns, "client", self.calls.append)
+        client = PeerProcess(topology.client_ns, "client", self.calls.append)
         self._stack.callback(client.kill)
-        self.server = SocketHandle(server, "server", self.family, SERVER_PORT)
-        self.client = SocketHandle(client, "client", self.family, SERVER_PORT)
+        host = topology.server_ip(self.family)
+        self.server = SocketHandle(server, "server", self.family, SERVER_PORT, host)
+        self.client = SocketHandle(client, "client", self.family, SERVER_PORT, host)
 
     def _notify(self) -> None:
         with self._arrived:
@@ -92,7 +103,7 @@ class Lab:
     @property
     def server_address(self) -> tuple[str, int]:
         """The address and port the server listens on."""
-        return ADDRESSES[self.family], SERVER_PORT
+        return self.topology.server_ip(self.family), SERVER_PORT
 
     @property
     def client_address(self) -> tuple[str, int] | None:
@@ -115,7 +126,7 @@ class Lab:
         if client is None:
             return None
         local, remote = (client, server) if side == "client" else (server, client)
-        for sock in self._diag.tcp_sockets():
+        for sock in self._diags[side].tcp_sockets():
             if sock.local == local and sock.remote == remote:
                 return sock
         return None
@@ -213,16 +224,20 @@ class Lab:
         write_pcapng(self.pcap_path, self._capture.frames(), *self._pcap_header())
         return self.pcap_path
 
+    def _link_text(self) -> str:
+        if self.link is None:
+            return ""
+        return f", netem {self.link.netem} on the {self.link.side} side(s)"
+
     def _pcap_header(self) -> tuple[Section, Interface]:
         """Where the capture was made, for the pcapng's section header and interface block."""
         section = Section(hardware=platform.machine(), os=f"Linux {platform.release()}",
                           application=harness_version(),
                           comments=(f"scenario {self.scenario}, {self.family}, topology "
-                                    "loopback",))
-        where = (f"loopback of an anonymous network namespace (net:[{self.namespace_inode}]) "
-                 f"made for this run; server {_endpoint(self.server_address)}, client "
+                                    f"{self.topology.name}{self._link_text()}",))
+        where = (f"{self.topology.describe()}; server {_endpoint(self.server_address)}, client "
                  f"{_endpoint(self.client_address) if self.client_address else 'not connected'}")
-        return section, Interface(name="lo", description=where,
+        return section, Interface(name=self.topology.capture_if, description=where,
                                   os=f"Linux {platform.release()}")
 
     # -- the end of a run ----------------------------------------------------------------
@@ -245,8 +260,8 @@ class Lab:
         frames = self._capture.stop()
         stats = self._capture.stats
         result = RunResult(scenario=self.scenario, family=self.family,
-                           segments=self.segments(), calls=list(self.calls),
-                           states=states, client=self.client_address,
+                           topology=self.topology.name, segments=self.segments(),
+                           calls=list(self.calls), states=states, client=self.client_address,
                            server=self.server_address, notes=list(self.notes))
         if stats is not None:
             result.capture = {"frames": stats.frames, "kernel_packets": stats.kernel_packets,

@@ -128,12 +128,22 @@ def _to_call(peer: str, sock: str, op: str, args: dict[str, Any], reply: dict) -
 class SocketHandle:
     """One socket of a peer, with the calls a scenario can make on it."""
 
-    def __init__(self, process: PeerProcess, name: str, family: str, port: int) -> None:
+    def __init__(self, process: PeerProcess, name: str, family: str, port: int,
+                 host: str | None = None) -> None:
         self.process = process
         self.name = name
         self.family = family
         self.port = port
+        self.host = host  # the server's address; None for the family's loopback address
         self.accepted: Call | None = None
+
+    def sibling(self, name: str) -> SocketHandle:
+        """Another socket of the same peer, aimed at the same server."""
+        return SocketHandle(self.process, name, self.family, self.port, self.host)
+
+    def _where(self) -> dict[str, Any]:
+        return {"family": self.family, "port": self.port,
+                **({"host": self.host} if self.host else {})}
 
     def _call(self, op: str, deadline: float | None = None, **args: Any) -> Call:
         return self.process.call(self.name, op, deadline=deadline, **args)
@@ -144,16 +154,16 @@ class SocketHandle:
 
     def listen(self, backlog: int = 16) -> Call:
         """bind() to the lab's address and port, then listen()."""
-        return self._call("listen", family=self.family, port=self.port, backlog=backlog)
+        return self._call("listen", backlog=backlog, **self._where())
 
     def connect(self, deadline: float | None = None) -> Call:
         """connect() to the server's address and port."""
-        return self._call("connect", deadline, family=self.family, port=self.port)
+        return self._call("connect", deadline, **self._where())
 
     def accept(self, name: str = "conn", deadline: float | None = None) -> SocketHandle:
         """accept(); the new connection gets its own handle (its outcome is `.accepted`)."""
         outcome = self._call("accept", deadline, into=name)
-        handle = SocketHandle(self.process, name, self.family, self.port)
+        handle = self.sibling(name)
         handle.accepted = outcome
         return handle
 

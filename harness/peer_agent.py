@@ -50,8 +50,10 @@ class Agent:
         return self.socks[name]
 
     # -- the calls: each returns (ret, info) or raises OSError -------------------------
-    def op_listen(self, name: str, family: str, port: int, backlog: int = 16) -> tuple:
+    def op_listen(self, name: str, family: str, port: int, backlog: int = 16,
+                  host: str | None = None) -> tuple:
         fam, addr = _FAMILIES[family]
+        addr = host or addr
         s = socket.socket(fam, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((addr, port))
@@ -67,8 +69,9 @@ class Agent:
         self.socks[name] = s
         return s.fileno(), {}
 
-    def op_connect(self, name: str, family: str, port: int) -> tuple:
+    def op_connect(self, name: str, family: str, port: int, host: str | None = None) -> tuple:
         fam, addr = _FAMILIES[family]
+        addr = host or addr
         s = self.socks.get(name) or socket.socket(fam, socket.SOCK_STREAM)
         self.socks[name] = s
         s.connect((addr, port))

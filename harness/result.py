@@ -16,7 +16,7 @@ TCP_STATES = (
 CLOSED = "CLOSED"
 STATE_NAMES = (*TCP_STATES[1:], CLOSED)
 # Arguments the listing leaves out: the same for every call of a run, or bulky.
-_UNSHOWN = ("data", "deadline", "family", "port", "within")
+_UNSHOWN = ("data", "deadline", "family", "host", "port", "within")
 
 
 @dataclass(frozen=True)

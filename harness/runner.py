@@ -13,6 +13,7 @@ from harness.pcapng import read_pcapng, write_pcapng
 from harness.peer import PeerError, SocketHandle
 from harness.result import Call, RunResult
 from harness.scenario import Scenario, Step
+from harness.topology import Link
 from harness.verdict import Verdict, judge
 from harness.waiting import WaitTimeout
 
@@ -32,7 +33,7 @@ class _Sockets:
         handle = self.by_name[step.on]
         args = dict(step.args)
         if step.call == "connect" and "as" in args:
-            handle = SocketHandle(handle.process, args["as"], handle.family, handle.port)
+            handle = handle.sibling(args["as"])
             self.by_name[handle.name] = handle
         if step.call == "accept":
             new = handle.accept(args.get("as", "conn"), args.get("deadline"))
@@ -101,13 +102,15 @@ _CALLS = {
 
 
 def run_scenario(scenario: Scenario, family: str = "ipv4",
-                 pcap_path: str | os.PathLike | None = None) -> RunResult:
+                 pcap_path: str | os.PathLike | None = None, topology: str = "loopback",
+                 link: Link | None = None) -> RunResult:
     """Run every step of scenario in a fresh namespace; the result holds what happened.
 
     A step that fails at the harness level (a peer that died, a call that hung past its
     timeout) ends the run early with `error` set; what the kernel returned is never an error.
     """
-    with Lab(family=family, scenario=scenario.id, pcap_path=pcap_path) as lab:
+    with Lab(family=family, scenario=scenario.id, pcap_path=pcap_path, topology=topology,
+             link=link) as lab:
         sockets = _Sockets(lab)
         error = None
         try:
@@ -144,9 +147,10 @@ def annotate_pcap(scenario: Scenario, result: RunResult, verdict: Verdict) -> No
 
 
 def run_and_judge(scenario: Scenario, family: str = "ipv4",
-                  pcap_path: str | os.PathLike | None = None) -> tuple[RunResult, Verdict]:
+                  pcap_path: str | os.PathLike | None = None, topology: str = "loopback",
+                  link: Link | None = None) -> tuple[RunResult, Verdict]:
     """Run a scenario, judge it, and tell the story in its pcap."""
-    result = run_scenario(scenario, family, pcap_path)
+    result = run_scenario(scenario, family, pcap_path, topology, link)
     verdict = judge(scenario, result)
     annotate_pcap(scenario, result, verdict)
     return result, verdict

@@ -14,6 +14,7 @@ from harness.pattern import PatternError, compile_pattern
 from harness.result import STATE_NAMES
 
 FAMILIES = ("ipv4", "ipv6")
+TOPOLOGIES = ("loopback", "veth")
 SIDES = ("client", "server")
 # Each call a step can make, with the arguments it takes (name -> (type, required)).
 CALLS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
@@ -75,6 +76,7 @@ class Scenario:
     steps: tuple[Step, ...]
     states: dict[str, str]
     families: tuple[str, ...] = FAMILIES
+    topologies: tuple[str, ...] = TOPOLOGIES
     claims: tuple[Claim, ...] = ()
     min_send_q: dict[str, int] = field(default_factory=dict)
     wireshark_warnings: tuple[str, ...] = ()
@@ -212,7 +214,7 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
     except tomllib.TOMLDecodeError as exc:
         raise _fail(where, f"not valid TOML: {exc}") from None
     known = {"id", "title", "statement", "source", "pattern", "steps", "states", "families",
-             "claims", "wireshark_warnings"}
+             "claims", "wireshark_warnings", "topologies"}
     for key in data:
         if key not in known:
             raise _fail(where, f"unknown key {key!r} (known: {', '.join(sorted(known))})")
@@ -224,6 +226,9 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
     families = tuple(data.get("families", FAMILIES))
     if not families or any(f not in FAMILIES for f in families):
         raise _fail(where, f"families must be a list drawn from {', '.join(FAMILIES)}")
+    topologies = tuple(data.get("topologies", TOPOLOGIES))
+    if not topologies or any(t not in TOPOLOGIES for t in topologies):
+        raise _fail(where, f"topologies must be a list drawn from {', '.join(TOPOLOGIES)}")
     steps = tuple(_steps(where, data.get("steps"), {"client": "client", "server": "server"}))
     try:
         claims = parse_claims(where, data.get("claims"), [(s.on, s.call) for s in steps])
@@ -237,7 +242,8 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
     return Scenario(
         id=_text(where, data, "id"), title=_text(where, data, "title"),
         statement=_text(where, data, "statement"), source=_text(where, data, "source"),
-        pattern=pattern, steps=steps, states=states, families=families, claims=claims,
+        pattern=pattern, steps=steps, states=states, families=families,
+        topologies=topologies, claims=claims,
         min_send_q=queued, wireshark_warnings=tuple(warnings), path=where,
     )
 

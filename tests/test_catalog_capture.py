@@ -23,21 +23,23 @@ from harness.verdict import Verdict
 
 pytestmark = pytest.mark.capture
 
-RUNS = [(sc, family) for sc in load_catalog() for family in sc.families]
-IDS = [f"{sc.id}-{family}" for sc, family in RUNS]
+RUNS = [(sc, family, where) for sc in load_catalog() for family in sc.families
+        for where in sc.topologies]
+IDS = [f"{sc.id}-{family}-{where}" for sc, family, where in RUNS]
 _TCPDUMP_LINE = re.compile(
     r"^\S+ IP6? (?P<src>\S+)\.(?P<sport>\d+) > (?P<dst>\S+)\.(?P<dport>\d+): "
     r"Flags \[(?P<flags>[^\]]+)\]")
 _done: dict[str, tuple[RunResult, Verdict]] = {}
 
 
-def _run(sc: Scenario, family: str, folder: Path) -> tuple[RunResult, Verdict]:
-    """Each scenario runs once per test process; both tests below read the same run."""
-    key = f"{sc.id}-{family}"
+def _run(sc: Scenario, family: str, folder: Path, where: str = "loopback"
+         ) -> tuple[RunResult, Verdict]:
+    """Each scenario runs once per test process; the tests below read the same run."""
+    key = f"{sc.id}-{family}-{where}"
     if key not in _done:
         from harness.runner import run_and_judge
 
-        _done[key] = run_and_judge(sc, family, folder / f"{key}.pcapng")
+        _done[key] = run_and_judge(sc, family, folder / f"{key}.pcapng", where)
     return _done[key]
 
 
@@ -46,9 +48,10 @@ def pcap_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("catalog-pcaps")
 
 
-@pytest.mark.parametrize(("sc", "family"), RUNS, ids=IDS)
-def test_scenario_passes(sc: Scenario, family: str, pcap_folder: Path) -> None:
-    result, verdict = _run(sc, family, pcap_folder)
+@pytest.mark.parametrize(("sc", "family", "where"), RUNS, ids=IDS)
+def test_scenario_passes(sc: Scenario, family: str, where: str, pcap_folder: Path) -> None:
+    result, verdict = _run(sc, family, pcap_folder, where)
+    assert result.topology == where
     assert verdict.status == "pass", render_run(sc, result, verdict)
 
 
@@ -64,14 +67,14 @@ def _tcpdump_tokens(pcap: str) -> list[str]:
     return tokens
 
 
-@pytest.mark.parametrize(("sc", "family"), RUNS, ids=IDS)
-def test_tcpdump_reads_the_same_packets_from_the_pcap(sc: Scenario, family: str,
+@pytest.mark.parametrize(("sc", "family", "where"), RUNS, ids=IDS)
+def test_tcpdump_reads_the_same_packets_from_the_pcap(sc: Scenario, family: str, where: str,
                                                       pcap_folder: Path) -> None:
     from harness.privileges import missing_tool
 
     if missing_tool("tcpdump"):
         refuse(missing_tool("tcpdump") or "")
-    result, verdict = _run(sc, family, pcap_folder)
+    result, verdict = _run(sc, family, pcap_folder, where)
     assert result.pcap and verdict.match is not None
     theirs = _tcpdump_tokens(result.pcap)
     ours = [token(">" if seg.dport == SERVER_PORT else "<", seg.flags) for seg in result.segments]
@@ -82,17 +85,18 @@ def test_tcpdump_reads_the_same_packets_from_the_pcap(sc: Scenario, family: str,
     assert len(theirs) == result.capture["frames"]  # no packet missing, none twice
 
 
-@pytest.mark.parametrize(("sc", "family"), RUNS, ids=IDS)
-def test_the_pcap_tells_the_whole_story(sc: Scenario, family: str, pcap_folder: Path) -> None:
+@pytest.mark.parametrize(("sc", "family", "where"), RUNS, ids=IDS)
+def test_the_pcap_tells_the_whole_story(sc: Scenario, family: str, where: str,
+                                        pcap_folder: Path) -> None:
     """Every step is written on a packet (the one it sent, or the next one), every packet
     says where it stands in the pattern, and the section header says where and what ran."""
-    result, verdict = _run(sc, family, pcap_folder)
+    result, verdict = _run(sc, family, pcap_folder, where)
     assert result.pcap
     capture = read_pcapng(result.pcap)
     assert capture.section.os.startswith("Linux ") and "tcp-close-harness" in (
         capture.section.application)
-    assert capture.interfaces[0].name == "lo"
-    assert "network namespace" in capture.interfaces[0].description
+    assert capture.interfaces[0].name == ("lo" if where == "loopback" else "veth-client")
+    assert "net:[" in capture.interfaces[0].description
     assert f"verdict: {verdict.status.upper()}" in capture.section.comments
     written = [c for record in capture.records for c in record.comments]
     made = Counter(step_texts(result.calls))
@@ -106,10 +110,13 @@ def test_the_pcap_tells_the_whole_story(sc: Scenario, family: str, pcap_folder: 
 
 
 # Runs whose pcaps tshark must read as we do: two streams, a window shut with probes that
-# Wireshark calls keep-alives, an RST without ACK, and the plain FIN handshake on both families.
-CROSS_CHECKED = [("listener-close-resets-queue", "ipv6"), ("linger-timeout-expires", "ipv4"),
-                 ("write-after-peer-close", "ipv4"), ("default-close", "ipv4"),
-                 ("default-close", "ipv6")]
+# Wireshark calls keep-alives, an RST without ACK, the plain FIN handshake on both families,
+# and on veth a tail loss probe answered with a D-SACK.
+CROSS_CHECKED = [("listener-close-resets-queue", "ipv6", "loopback"),
+                 ("linger-timeout-expires", "ipv4", "loopback"),
+                 ("write-after-peer-close", "ipv4", "loopback"),
+                 ("default-close", "ipv4", "loopback"), ("default-close", "ipv6", "loopback"),
+                 ("linger-timeout-expires", "ipv6", "veth"), ("default-close", "ipv4", "veth")]
 
 
 def test_tshark_reads_the_pcaps_as_we_do(pcap_folder: Path) -> None:
@@ -122,7 +129,8 @@ def test_tshark_reads_the_pcaps_as_we_do(pcap_folder: Path) -> None:
     except TsharkError as exc:
         pytest.skip(str(exc))  # only the cross-check needs tshark; the runs themselves do not
     by_id = {sc.id: sc for sc in load_catalog()}
-    results = [_run(by_id[i], family, pcap_folder)[0] for i, family in CROSS_CHECKED]
+    results = [_run(by_id[i], family, pcap_folder, where)[0]
+               for i, family, where in CROSS_CHECKED]
     views = read_pcaps([r.pcap or "" for r in results],
                        [connection_keys(r.segments) for r in results])
     for result, theirs in zip(results, views, strict=True):

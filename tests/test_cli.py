@@ -77,6 +77,7 @@ def test_show_prints_tcpdump_lines(capture: Path, capsys) -> None:
     (["run", "/nonexistent/mine.toml"], "harness: /nonexistent/mine.toml: cannot read it"),
     (["run", "{text}.toml"], "cannot read it"),
     (["show", "{text}", "--ladder"], "not a pcap or pcapng capture file"),
+    (["run", "default-close", "--netem", "delay 5ms"], "--netem impairs the link between two"),
     (["report", "--from", "/nonexistent/results.json"], "cannot read it (No such file"),
     (["report", "--from", "{text}"], "not JSON (line 1, column 1)"),
     (["report", "--from", "{json}"], "no list of runs in it"),

@@ -68,6 +68,13 @@ def test_unknown_ids_and_unreadable_files_are_one_line(tmp_path) -> None:
         load_file(tmp_path / "missing.toml")
 
 
+def test_a_scenario_runs_on_both_topologies_unless_it_says() -> None:
+    assert parse_scenario(GOOD).topologies == ("loopback", "veth")
+    assert parse_scenario('topologies = ["veth"]\n' + GOOD).topologies == ("veth",)
+    with pytest.raises(CatalogError, match="topologies must be a list drawn from loopback, veth"):
+        parse_scenario('topologies = ["ring"]\n' + GOOD)
+
+
 def test_a_scenario_names_the_wireshark_warnings_it_provokes() -> None:
     sc = parse_scenario('wireshark_warnings = ["TCP Zero Window segment"]\n' + GOOD)
     assert sc.wireshark_warnings == ("TCP Zero Window segment",)
