@@ -25,8 +25,15 @@ def _link(pcap: str | None, base: str, label: str) -> str:
     return f"[{label}]({os.path.relpath(pcap, base)})"
 
 
+def run_label(run: dict[str, Any]) -> str:
+    """`ipv4` for a loopback run, `ipv4 veth` for one on another topology."""
+    where = run.get("topology", "loopback")
+    return run["family"] if where == "loopback" else f"{run['family']} {where}"
+
+
 def _claims(runs: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], list[dict]]]:
-    """Each claim once, in catalog order, with the runs (one per family) that decided it."""
+    """Each claim once, in catalog order, with the runs (one per family and topology) that
+    decided it."""
     order: list[str] = []
     seen: dict[str, tuple[dict[str, Any], list[dict]]] = {}
     for run in runs:
@@ -44,7 +51,7 @@ def _verdict_cell(decisions: list[dict]) -> str:
     if len(verdicts) == 1:
         text = _MARK[verdicts.pop()]
     else:
-        text = "; ".join(f"{d['run']['family']}: {_MARK[d['outcome']['verdict']]}"
+        text = "; ".join(f"{run_label(d['run'])}: {_MARK[d['outcome']['verdict']]}"
                          for d in decisions)
     unexpected = [d for d in decisions if d["outcome"]["verdict"] not in
                   (d["outcome"]["linux"], "undecided")]
@@ -69,9 +76,9 @@ def claims_table(runs: Sequence[dict[str, Any]], base: str) -> list[str]:
         first = decisions[0]
         evidence = "; ".join(first["outcome"]["evidence"])
         if len({d["outcome"]["verdict"] for d in decisions}) > 1:
-            evidence = " / ".join(f"{d['run']['family']}: {'; '.join(d['outcome']['evidence'])}"
+            evidence = " / ".join(f"{run_label(d['run'])}: {'; '.join(d['outcome']['evidence'])}"
                                   for d in decisions)
-        pcaps = " · ".join(_link(d["run"].get("pcap"), base, d["run"]["family"])
+        pcaps = " · ".join(_link(d["run"].get("pcap"), base, run_label(d["run"]))
                            for d in decisions)
         lines.append(f"| {_cell(claim['text'])} (`{first['run']['id']}`) "
                      f"| {_cell(claim['source'])} | {_verdict_cell(decisions)} "
@@ -81,7 +88,7 @@ def claims_table(runs: Sequence[dict[str, Any]], base: str) -> list[str]:
 
 def _scenario_section(runs: list[dict[str, Any]], base: str) -> list[str]:
     head = runs[0]
-    verdicts = ", ".join(f"{LABELS[r['verdict']]} {r['family']}" for r in runs)
+    verdicts = ", ".join(f"{LABELS[r['verdict']]} {run_label(r)}" for r in runs)
     out = [f"### `{head['id']}` — {verdicts}", "", head.get("title", ""), ""]
     if head.get("statement"):
         out += [f"> {' '.join(head['statement'].split())}", ""]

@@ -200,3 +200,11 @@ def test_the_claims_section_comes_before_the_scenarios() -> None:
     claims, scenarios = lines.index("## Claims"), lines.index("## Scenarios")
     assert claims < scenarios
     assert lines[claims + 2].startswith("| claim | source |")
+
+
+def test_runs_on_another_topology_are_labelled_with_it() -> None:
+    from harness.report_markdown import run_label
+
+    assert run_label({"family": "ipv4", "topology": "loopback"}) == "ipv4"
+    assert run_label({"family": "ipv6", "topology": "veth"}) == "ipv6 veth"
+    assert run_label({"family": "ipv6"}) == "ipv6"
