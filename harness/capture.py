@@ -61,7 +61,9 @@ def open_packet_socket(ifname: str = "lo", keep_outgoing: bool = False
                        ) -> tuple[socket.socket, bool]:
     """A packet socket bound to ifname in the caller's namespace, seeing TCP only; True if
     the kernel drops outgoing copies for us (or none need dropping)."""
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    # Protocol 0: the socket receives nothing until bind() below, so no frame from before
+    # the filter (an MLD report as a veth comes up, say) can be queued.
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     try:
         attach_filter(sock, TCP_ONLY)
         sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECV_BUFFER)

@@ -103,3 +103,24 @@ def test_a_peer_that_exits_with_its_socket_open_closes_it(lab: Lab) -> None:
     lab.wait_state("client", "FIN-WAIT-2")  # the orphan's FIN was sent and ACKed
     assert lab.state("server") == "CLOSE-WAIT"
     lab.expect(">S <S. >. >F. <.")
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_veth_lab_captures_each_tcp_packet_once_and_nothing_else(family: str) -> None:
+    import socket
+
+    with Lab(family=family, scenario="veth-check", topology="veth") as lab:
+        server_ip = lab.server_address[0]
+
+        def udp() -> None:  # a datagram on the link, which the capture must leave out
+            kind = socket.AF_INET if family == "ipv4" else socket.AF_INET6
+            with socket.socket(kind, socket.SOCK_DGRAM) as s:
+                s.sendto(b"not tcp", (server_ip, 9))
+
+        lab.topology.client_ns.run(udp)
+        _three_segments_then_abort(lab)
+        lab.expect(ABORT)
+        assert lab.conversation().client[0] in ("192.0.2.1", "2001:db8::1")
+        result = lab.finish()
+    assert result.capture["frames"] == len(result.segments) == 10
+    assert result.topology == "veth"
