@@ -73,12 +73,10 @@ class Lab:
             raise
 
     def _open(self) -> None:
-        topology = make_topology(self.topology_name)
+        topology = make_topology(self.topology_name, self.link)
         self._stack.callback(topology.close)
         self.topology = topology
         self.namespace_inode = topology.capture_ns.inode
-        if self.link is not None:
-            topology.impair(self.link)
         self._diags = {side: topology.ns_of(side).run(SockDiag) for side in ("client", "server")}
         for diag in self._diags.values():
             self._stack.callback(diag.close)
@@ -227,7 +225,7 @@ class Lab:
     def _link_text(self) -> str:
         if self.link is None:
             return ""
-        return f", netem {self.link.netem} on the {self.link.side} side(s)"
+        return f", link: {self.topology.link_text()}"
 
     def _pcap_header(self) -> tuple[Section, Interface]:
         """Where the capture was made, for the pcapng's section header and interface block."""

@@ -109,6 +109,8 @@ def run_scenario(scenario: Scenario, family: str = "ipv4",
     A step that fails at the harness level (a peer that died, a call that hung past its
     timeout) ends the run early with `error` set; what the kernel returned is never an error.
     """
+    if scenario.link:  # the scenario's own link, which it needs, wins over a user's
+        link = Link(**scenario.link)
     with Lab(family=family, scenario=scenario.id, pcap_path=pcap_path, topology=topology,
              link=link) as lab:
         sockets = _Sockets(lab)

@@ -80,6 +80,7 @@ class Scenario:
     claims: tuple[Claim, ...] = ()
     min_send_q: dict[str, int] = field(default_factory=dict)
     wireshark_warnings: tuple[str, ...] = ()
+    link: dict[str, Any] = field(default_factory=dict)
     path: str = ""
 
 
@@ -200,6 +201,27 @@ def _states(where: str, raw: Any) -> tuple[dict[str, str], dict[str, int]]:
     return states, queued
 
 
+_LINK_KEYS = {"netem": str, "side": str, "drop_rst_from": str, "drop_rst_count": int}
+
+
+def _link(where: str, raw: Any) -> dict[str, Any]:
+    """The veth link a scenario needs: netem arguments (on `side`: both, client or server)
+    and the first RSTs a side sends dropped (`drop_rst_from`, `drop_rst_count`)."""
+    if not isinstance(raw, dict):
+        raise _fail(where, "link must be a table such as { netem = \"delay 150ms\" }")
+    for key, value in raw.items():
+        if key not in _LINK_KEYS:
+            raise _fail(where, f"link: unknown key {key!r} (known: {', '.join(_LINK_KEYS)})")
+        _check_type(where, f"link.{key}", value, _LINK_KEYS[key])
+    if raw.get("side", "both") not in ("both", *SIDES):
+        raise _fail(where, "link.side must be both, client or server")
+    if raw.get("drop_rst_from", "client") not in SIDES:
+        raise _fail(where, "link.drop_rst_from must be client or server")
+    if raw.get("drop_rst_count", 1) < 1:
+        raise _fail(where, "link.drop_rst_count must be at least 1")
+    return dict(raw)
+
+
 def _text(where: str, data: dict[str, Any], key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value.strip():
@@ -214,7 +236,7 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
     except tomllib.TOMLDecodeError as exc:
         raise _fail(where, f"not valid TOML: {exc}") from None
     known = {"id", "title", "statement", "source", "pattern", "steps", "states", "families",
-             "claims", "wireshark_warnings", "topologies"}
+             "claims", "wireshark_warnings", "topologies", "link"}
     for key in data:
         if key not in known:
             raise _fail(where, f"unknown key {key!r} (known: {', '.join(sorted(known))})")
@@ -235,6 +257,10 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
     except ClaimError as exc:
         raise CatalogError(str(exc)) from None
     states, queued = _states(where, data.get("states"))
+    link = _link(where, data.get("link", {}))
+    if link and topologies != ("veth",):
+        raise _fail(where, "a scenario with a link runs on veth only: add "
+                           "topologies = [\"veth\"]")
     warnings = data.get("wireshark_warnings", [])
     if not isinstance(warnings, list) or not all(isinstance(w, str) and w for w in warnings):
         raise _fail(where, "wireshark_warnings must be a list of non-empty strings (parts of "
@@ -244,7 +270,7 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
         statement=_text(where, data, "statement"), source=_text(where, data, "source"),
         pattern=pattern, steps=steps, states=states, families=families,
         topologies=topologies, claims=claims,
-        min_send_q=queued, wireshark_warnings=tuple(warnings), path=where,
+        min_send_q=queued, wireshark_warnings=tuple(warnings), link=link, path=where,
     )
 
 
