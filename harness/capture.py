@@ -66,7 +66,10 @@ def open_packet_socket(ifname: str = "lo", keep_outgoing: bool = False
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     try:
         attach_filter(sock, TCP_ONLY)
-        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECV_BUFFER)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECV_BUFFER)
+        except PermissionError:  # in a user namespace FORCE wants CAP_NET_ADMIN over the host
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)  # to rmem_max
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         kernel_filters = True
         if not keep_outgoing:

@@ -27,10 +27,19 @@ def missing_capabilities() -> list[str]:
 
 
 def capture_problem() -> str | None:
-    """One line saying why capture runs cannot happen here and what to do; None if they can."""
+    """One line saying why capture runs cannot happen here and what to do; None if they can.
+
+    When a user namespace was tried instead (harness.userns), the line says what blocked it.
+    """
     missing = missing_capabilities()
     if not missing:
         return None
+    from harness.userns import route_problem  # userns imports this module
+
+    route = route_problem()
+    if route:
+        return (f"capture runs need {', '.join(missing)} or a user namespace of their own, "
+                f"but {route}")
     why = "; ".join(f"{name} to {NEEDED[name][1]}" for name in missing)
     return (f"capture runs need {', '.join(missing)} ({why}); "
             "run as root, e.g. `sudo make test` or `sudo .venv/bin/pytest -m capture`")

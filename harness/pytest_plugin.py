@@ -24,8 +24,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="folder for the pcapng of each capture test (default: pcaps/tests)")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Register the marker."""
+    from harness.userns import enter_if_unprivileged  # first: xdist workers are born inside
+    enter_if_unprivileged()  # without root, a user namespace; capture_problem() says if not
     config.addinivalue_line(
         "markers", "capture: runs real peers in a network namespace and captures the wire "
                    "(needs root; HARNESS_REQUIRE_CAPTURE=1 fails instead of skipping)")
