@@ -1,8 +1,9 @@
-"""The `harness` command: list, run, verify, show, check."""
+"""The `harness` command: list, run, verify, show, check, probe."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -60,6 +61,29 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     check.add_argument("--expect", required=True, metavar="PATTERN")
     check.add_argument("--stream", type=int, help="the connection to check (default: the first)")
+    probe = sub.add_parser("probe", help="run your own server and client programs as the peers, "
+                                         "capture them and match a pattern")
+    probe.add_argument("--server", required=True, metavar="CMD",
+                       help="the server's command, started first; {host} and {port} become "
+                            "the address and port to listen on")
+    probe.add_argument("--client", required=True, metavar="CMD",
+                       help="the client's command, started once the server listens; {host} "
+                            "and {port} become the server's address and port")
+    probe.add_argument("--expect", required=True, metavar="PATTERN",
+                       help="the pattern the first connection must match")
+    probe.add_argument("--family", choices=["ipv4", "ipv6"], default="ipv4",
+                       help="the address family (default: ipv4)")
+    probe.add_argument("--topology", choices=["loopback", "veth"], default="loopback",
+                       help="loopback: both programs on one namespace's lo; veth: each in its "
+                            "own namespace, joined by a veth pair (default: loopback)")
+    probe.add_argument("--pcap", default="pcaps/probe.pcapng", metavar="FILE",
+                       help="where the capture goes (default: pcaps/probe.pcapng)")
+    probe.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                       help="seconds for the whole run; a program still running then is "
+                            "stopped, the capture up to then kept (default: 10)")
+    probe.add_argument("--shell", action="store_true",
+                       help="run each command through /bin/sh -c (default: split into an "
+                            "argument list and run without a shell)")
     return parser
 
 
@@ -303,6 +327,128 @@ def cmd_check(path: str, pattern: str, stream: int | None) -> int:
     return 1
 
 
+def cmd_probe(server: str, client: str, pattern: str, family: str = "ipv4",
+              topology: str = "loopback", pcap: str = "pcaps/probe.pcapng",
+              timeout: float = 10.0, shell: bool = False) -> int:
+    """Run the user's own server, then client, in the lab's namespace(s); match the capture:
+    0 if the first connection matches, 1 if not (2, via UsageError, when it cannot run)."""
+    from harness.programs import ProgramError, command_argv, resolve
+
+    compiled = compile_pattern(pattern)  # before anything starts
+    if not timeout > 0:
+        raise UsageError(f"--timeout {timeout:g}: give a positive number of seconds")
+    commands = {"server": server, "client": client}
+    for side, command in commands.items():
+        try:
+            resolve(command_argv(command, shell)[0])
+        except ProgramError as exc:
+            raise UsageError(f"--{side}: {exc}") from None
+    try:
+        Path(pcap).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{pcap}: cannot write it ({exc.strerror}); choose a writable "
+                         "place with --pcap") from None
+    _require_capture()
+    from harness.lab import Lab
+
+    with Lab(family, "probe", pcap, topology) as lab:
+        return _probe(lab, commands, compiled, timeout, shell)
+
+
+def _probe(lab, commands: dict[str, str], compiled, timeout: float, shell: bool) -> int:
+    from harness.programs import ProgramError, describe_status
+    from harness.waiting import WaitTimeout, wait_until
+
+    host, port = lab.server_address
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    print(f"== probe ({lab.family}, {lab.topology_name}): your server and client on {where}")
+    print(f"   expect {compiled.text}", flush=True)
+    began = time.monotonic()
+
+    def left() -> float:
+        return max(began + timeout - time.monotonic(), 0.0)
+
+    try:
+        server = lab.spawn_server(commands["server"], shell)
+        lab.wait_listening(port, within=left())
+        print(f"   server: {server.command}  (listening after "
+              f"{time.monotonic() - began:.3f} s)", flush=True)
+        client = lab.spawn_client(commands["client"], shell)
+    except ProgramError as exc:
+        raise UsageError(str(exc)) from None
+    except WaitTimeout:
+        raise UsageError(f"the server did not listen on port {port} within {timeout:g} s; "
+                         f"it must listen on {host} port {port} (write {{host}} and {{port}} "
+                         "in its command)") from None
+    print(f"   client: {client.command}", flush=True)
+    programs = {"server": server, "client": client}
+    with contextlib.suppress(WaitTimeout):  # whoever still runs is stopped below
+        wait_until(lambda: all(p.poll() is not None for p in programs.values()), left(),
+                   "both programs to exit")
+    late = [side for side in ("client", "server") if programs[side].poll() is None]
+    for side in late:
+        programs[side].stop()
+    lab.wait_quiet()
+    conversations = split_conversations(lab.segments())
+    conv = conversations[0] if conversations else None
+    states = _probe_states(lab, conv)
+    result = lab.finish()
+    conversations = split_conversations(result.segments)
+    conv = conversations[0] if conversations else None
+    segments = list(conv.segments) if conv else []
+    tokens = conv.tokens() if conv else []
+    lines = tcpdump_lines(segments)
+    match = compiled.match(tokens)
+    if match.ok:
+        for tok, line in zip(tokens, lines, strict=True):
+            stamp, rest = line.split(" ", 1)
+            print(f"   {stamp}  {tok:<5}  {rest}")
+    else:
+        explained = match.explain(lines).splitlines()
+        print("\n".join(f"   {row}" for row in explained[:-1]))
+    if len(conversations) > 1:
+        print(f"   (the capture holds {len(conversations)} connections; the first was "
+              f"matched; `harness show {result.pcap}` lists them all)")
+    for side in ("server", "client"):
+        program = programs[side]
+        late_text = f"still running at the {timeout:g} s timeout; " if side in late else ""
+        print(f"   {side}: {late_text}{program.status_text()}")
+        for name in ("stdout", "stderr"):
+            for row in program.tail(name, 3):
+                print(f"     {name}: {row}")
+    if states:
+        print(f"   final states: {states}")
+    print(f"   pcap: {result.pcap}")
+    status = "PASS" if match.ok else "FAIL"
+    if result.error:
+        status = "ERROR"
+    summary = ", ".join(f"{side} {describe_status(programs[side].poll())}"
+                        + (" (stopped at the timeout)" if side in late else "")
+                        for side in ("server", "client"))
+    topology = "" if lab.topology_name == "loopback" else f" {lab.topology_name}"
+    print(f"{status:<5} probe  {lab.family}{topology}  {' '.join(tokens) or 'no packets'} "
+          f"({len(tokens)} packets)  {summary}")
+    if result.error:
+        print(f"   - {result.error}")
+        return 2
+    if not match.ok:
+        print(f"   - {match.sentence()}")
+    return 0 if match.ok else 1
+
+
+def _probe_states(lab, conv) -> str:
+    """`client TIME-WAIT, server CLOSED` for the first connection, as sock_diag sees it."""
+    if conv is None:
+        return ""
+    parts = []
+    for side, local, remote in (("client", conv.client, conv.server),
+                                ("server", conv.server, conv.client)):
+        found = [s.state for s in lab.tcp_sockets(side)
+                 if s.local == tuple(local) and s.remote == tuple(remote)]
+        parts.append(f"{side} {found[0] if found else 'CLOSED'}")
+    return ", ".join(parts)
+
+
 def dispatch(args: argparse.Namespace) -> int:
     """Run the chosen command."""
     if args.command == "list":
@@ -318,11 +464,16 @@ def dispatch(args: argparse.Namespace) -> int:
         return cmd_show(args.file, args.stream, args.ladder)
     if args.command == "report":
         return cmd_report(args.source)
+    if args.command == "probe":
+        return cmd_probe(args.server, args.client, args.expect, args.family, args.topology,
+                         args.pcap, args.timeout, args.shell)
     return cmd_check(args.file, args.expect, args.stream)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: every user mistake is one line on stderr and exit status 2."""
+    from harness.userns import enter_if_unprivileged  # first: no thread may run yet
+    enter_if_unprivileged()  # without root, a user namespace; capture_problem() says if not
     args = _parser().parse_args(argv)
     try:
         return dispatch(args)

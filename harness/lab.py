@@ -14,6 +14,7 @@ import os
 import platform
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness.capture import Capture
@@ -22,6 +23,7 @@ from harness.listing import tcpdump_lines
 from harness.pattern import Match, compile_pattern
 from harness.pcapng import Interface, Section, write_pcapng
 from harness.peer import PeerProcess, SocketHandle
+from harness.programs import Program, ProgramError
 from harness.result import CLOSED, Call, RunResult
 from harness.segment import Segment, segment_from_packet
 from harness.sockdiag import SockDiag, SocketState
@@ -285,4 +287,83 @@ class Lab:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- the user's own programs as peers ------------------------------------------------
+    def spawn_server(self, argv: str | Sequence[str], shell: bool = False,
+                     stdin: bool = False) -> Program:
+        """Start a program of your own in the server's namespace, next to the driven peers.
+
+        `{host}` and `{port}` in its arguments become the server's address and port; with
+        shell=True the command runs through /bin/sh -c; with stdin=True, `feed()` writes to
+        it. It is stopped (SIGTERM, then SIGKILL) when the lab closes. NoSuchProgram (a
+        FileNotFoundError) if the executable does not exist.
+        """
+        return self._spawn("server", argv, shell, stdin)
+
+    def spawn_client(self, argv: str | Sequence[str], shell: bool = False,
+                     stdin: bool = False) -> Program:
+        """Start a program of your own in the client's namespace (see spawn_server)."""
+        return self._spawn("client", argv, shell, stdin)
+
+    def _spawn(self, side: str, argv: str | Sequence[str], shell: bool, stdin: bool) -> Program:
+        host, port = self.server_address
+        program = Program(self.topology.ns_of(side), side, argv, shell=shell, stdin=stdin,
+                          host=host, port=port)
+        self._stack.callback(program.close)
+        self.programs.append(program)
+        return program
+
+    @property
+    def programs(self) -> list[Program]:
+        """The user programs started in this lab, oldest first."""
+        if "_programs" not in self.__dict__:
+            self.__dict__["_programs"] = []
+        return self.__dict__["_programs"]
+
+    def tcp_sockets(self, side: str) -> list[SocketState]:
+        """Every TCP socket in a side's namespace now, as sock_diag reports them."""
+        return self._diags[side].tcp_sockets()
+
+    def listening(self, port: int = SERVER_PORT) -> bool:
+        """True when a socket in the server's namespace listens on port (any address, either
+        family)."""
+        return any(sock.state == "LISTEN" and sock.local[1] == port
+                   for sock in self.tcp_sockets("server"))
+
+    def wait_listening(self, port: int = SERVER_PORT, within: float = 5.0) -> None:
+        """Wait until a socket in the server's namespace listens on port, read with sock_diag;
+        WaitTimeout otherwise. ProgramError at once if every server program started with
+        spawn_server has exited without it listening."""
+        servers = [p for p in self.programs if p.side == "server"]
+
+        def ready() -> bool:
+            if self.listening(port):
+                return True
+            if servers and all(p.poll() is not None for p in servers):
+                last = servers[-1]
+                said = "; ".join(last.tail("stderr", 2))
+                raise ProgramError(f"the server program {last.status_text()} without "
+                                   f"listening on port {port}"
+                                   + (f" (stderr: {said})" if said else ""))
+            return False
+
+        wait_until(ready, within, f"a socket listening on port {port} in the server's "
+                                  "namespace")
+
+    def wait_quiet(self, period: float = 0.2, within: float = 2.0) -> bool:
+        """Wait until no packet has been captured for period seconds (at most within
+        seconds); False if packets kept coming until then."""
+        seen = {"count": -1, "since": 0.0}
+
+        def quiet() -> bool:
+            count, now = len(self._capture.frames()), time.monotonic()
+            if count != seen["count"]:
+                seen.update(count=count, since=now)
+            return now - seen["since"] >= period
+
+        try:
+            wait_until(quiet, within, f"{period:.2f} s without a packet")
+        except WaitTimeout:
+            return False
+        return True
 

@@ -12,7 +12,8 @@ CORE = ["notation", "pattern", "expect", "claims", "scenario", "segment", "conve
         "listing", "result", "verdict", "report", "report_markdown", "crosscheck", "annotate",
         "ladder", "ladder_svg", "report_html", "pcapng"]
 SHELL = ["netns", "capture", "sockdiag", "peer_agent", "peer", "lab", "runner", "privileges",
-         "waiting", "cli", "pytest_plugin", "tshark", "topology", "link_agent"]
+         "waiting", "cli", "pytest_plugin", "tshark", "topology", "link_agent",
+         "programs", "userns"]
 
 
 def _imports(module: str) -> set[str]:

@@ -1,0 +1,120 @@
+/* slow_accept_server HOST PORT DELAY_MS: seed 001's select() server, slow to accept.
+ * It waits in select() until the listening socket is readable, then waits DELAY_MS more (or
+ * until a line arrives on stdin, whichever comes first; end of file on stdin is ignored)
+ * before it calls accept(). It reports what accept() and two reads on the connection
+ * return, then closes it and exits 0. */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static void die(const char *what)
+{
+    perror(what);
+    exit(1);
+}
+
+static int listen_on(const char *host, const char *port)
+{
+    struct addrinfo hints, *res;
+    int fd, on = 1, err;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    err = getaddrinfo(host, port, &hints, &res);
+    if (err != 0) {
+        fprintf(stderr, "slow_accept_server: %s port %s: %s\n", host, port, gai_strerror(err));
+        exit(2);
+    }
+    fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
+    if (fd < 0)
+        die("slow_accept_server: socket");
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0)
+        die("slow_accept_server: bind");
+    if (listen(fd, 16) < 0)
+        die("slow_accept_server: listen");
+    freeaddrinfo(res);
+    return fd;
+}
+
+/* Wait up to ms milliseconds, or until a line arrives on stdin. */
+static void delay(long ms)
+{
+    struct timeval end, now, left;
+    int watch_stdin = 1;
+    char buf[256];
+    fd_set rset;
+
+    gettimeofday(&now, NULL);
+    left.tv_sec = ms / 1000;
+    left.tv_usec = (ms % 1000) * 1000;
+    timeradd(&now, &left, &end);
+    for (;;) {
+        gettimeofday(&now, NULL);
+        if (!timercmp(&now, &end, <))
+            return;
+        timersub(&end, &now, &left);
+        FD_ZERO(&rset);
+        if (watch_stdin)
+            FD_SET(0, &rset);
+        if (select(watch_stdin ? 1 : 0, &rset, NULL, NULL, &left) < 0 && errno != EINTR)
+            die("slow_accept_server: select");
+        if (watch_stdin && FD_ISSET(0, &rset)) {
+            ssize_t n = read(0, buf, sizeof buf);
+            if (n > 0) {
+                printf("a line on stdin: accepting now\n");
+                return;
+            }
+            watch_stdin = 0; /* end of file (or no stdin): wait out the delay */
+        }
+    }
+}
+
+static void report_read(int fd)
+{
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf);
+
+    if (n < 0)
+        printf("read() = -1 %s\n", strerror(errno));
+    else
+        printf("read() = %zd\n", n);
+}
+
+int main(int argc, char **argv)
+{
+    fd_set rset;
+    int lfd, fd;
+
+    if (argc != 4) {
+        fprintf(stderr, "usage: slow_accept_server HOST PORT DELAY_MS\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    lfd = listen_on(argv[1], argv[2]);
+    FD_ZERO(&rset);
+    FD_SET(lfd, &rset);
+    if (select(lfd + 1, &rset, NULL, NULL, NULL) < 0)
+        die("slow_accept_server: select");
+    printf("listening socket readable\n");
+    delay(atol(argv[3]));
+    fd = accept(lfd, NULL, NULL);
+    if (fd < 0) {
+        printf("accept() = -1 %s\n", strerror(errno));
+        return 1;
+    }
+    printf("accept() returned a connection\n");
+    report_read(fd);
+    report_read(fd);
+    close(fd);
+    close(lfd);
+    return 0;
+}

@@ -1,0 +1,202 @@
+"""Your own programs as the peers: `harness probe` and `lab.spawn_server()` with small C
+programs (tests/c/) that do what the seeds' programs do."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.lab import Lab
+from harness.programs import NoSuchProgram
+from harness.pytest_plugin import refuse
+
+C_SOURCES = Path(__file__).resolve().parent / "c"
+SERVER_ABORT = ">S <S. >. >P. <. <R."  # abort_server + echo_client, measured on Linux 6.18
+CLIENT_ABORT = ">S <S. >. >R."  # slow_accept_server + abort_client (seed 001)
+
+
+@pytest.fixture(scope="session")
+def c_programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Every tests/c/*.c compiled with gcc: name -> path of the executable."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        refuse("gcc is not installed (apt-get install gcc); the probe tests compile C programs")
+    folder = tmp_path_factory.mktemp("c-programs")
+    built = {}
+    for source in sorted(C_SOURCES.glob("*.c")):
+        target = folder / source.stem
+        done = subprocess.run([gcc, "-O1", "-Wall", "-Wextra", "-Werror", "-o", str(target),
+                               str(source)], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, f"gcc {source.name}:\n{done.stderr}"
+        built[source.stem] = str(target)
+    return built
+
+
+def _probe(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    code = main(["probe", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.capture
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_probe_passes_when_the_c_programs_match(c_programs, tmp_path: Path, capsys,
+                                                family: str) -> None:
+    pcap = tmp_path / "probe.pcapng"
+    code, out, err = _probe(capsys, "--server", f"{c_programs['abort_server']} {{host}} {{port}}",
+                            "--client", f"{c_programs['echo_client']} {{host}} {{port}}",
+                            "--expect", SERVER_ABORT, "--family", family, "--pcap", str(pcap))
+    assert (code, err) == (0, ""), out
+    host = "127.0.0.1" if family == "ipv4" else "::1"
+    assert f"server: {c_programs['abort_server']} {host} 5000  (listening after" in out
+    assert f"PASS  probe  {family}  {SERVER_ABORT} (6 packets)  server exited 0, client " \
+           "exited 1" in out
+    assert "stderr: echo_client: read: Connection reset by peer" in out
+    assert "stdout: SO_LINGER {1,0}; close() = 0" in out
+    assert "Flags [R.]" in out  # the tcpdump listing
+    assert "final states: client CLOSED, server CLOSED" in out
+    assert f"pcap: {pcap}" in out
+    assert main(["check", str(pcap), "--expect", SERVER_ABORT]) == 0
+
+
+@pytest.mark.capture
+def test_probe_fails_on_a_wrong_pattern_and_names_the_break(c_programs, tmp_path: Path,
+                                                            capsys) -> None:
+    code, out, err = _probe(capsys, "--server", f"{c_programs['abort_server']} {{host}} {{port}}",
+                            "--client", f"{c_programs['echo_client']} {{host}} {{port}}",
+                            "--expect", ">S <S. >. >P. <. <F. >.",
+                            "--pcap", str(tmp_path / "wrong.pcapng"))
+    assert (code, err) == (1, ""), out
+    assert f"FAIL  probe  ipv4  {SERVER_ABORT} (6 packets)" in out
+    assert "-> 6  <R." in out  # the listing marks the packet that did not fit
+    assert "   - packet 6 <R. does not fit: the pattern expected <F. there" in out
+    assert (tmp_path / "wrong.pcapng").exists()
+
+
+@pytest.mark.capture
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_probe_on_veth_a_client_that_aborts_before_a_slow_accept(c_programs, tmp_path: Path,
+                                                                  capsys, family: str) -> None:
+    """Seed 001 with its own kind of programs: the RST comes while the server waits to
+    accept; on Linux accept() still returns the connection, and read() says ECONNRESET."""
+    code, out, _ = _probe(capsys, "--server",
+                          f"{c_programs['slow_accept_server']} {{host}} {{port}} 200",
+                          "--client", f"{c_programs['abort_client']} {{host}} {{port}}",
+                          "--expect", CLIENT_ABORT, "--family", family, "--topology", "veth",
+                          "--pcap", str(tmp_path / "veth.pcapng"))
+    assert code == 0, out
+    host = "192.0.2.2" if family == "ipv4" else "2001:db8::2"
+    assert f"client: {c_programs['abort_client']} {host} 5000" in out
+    assert f"PASS  probe  {family} veth  {CLIENT_ABORT} (4 packets)" in out
+    assert "stdout: accept() returned a connection" in out
+    assert "stdout: read() = -1 Connection reset by peer" in out
+
+
+@pytest.mark.capture
+def test_probe_stops_a_client_that_never_exits_and_keeps_the_capture(c_programs, tmp_path: Path,
+                                                                     capsys) -> None:
+    pcap = tmp_path / "stuck.pcapng"
+    began = time.monotonic()
+    # The server never accepts, so the client waits in read() until it is stopped: SIGTERM
+    # makes the kernel close its socket (a FIN), then stopping the server closes the listener,
+    # which resets the connection still in its accept queue (the server may ACK the FIN first).
+    code, out, _ = _probe(capsys, "--server",
+                          f"{c_programs['slow_accept_server']} {{host}} {{port}} 60000",
+                          "--client", f"{c_programs['echo_client']} {{host}} {{port}}",
+                          "--expect", ">S <S. >. >P. <. >F. <.? <R.", "--timeout", "1",
+                          "--pcap", str(pcap))
+    assert code == 0, out
+    assert time.monotonic() - began < 5
+    assert "client: still running at the 1 s timeout; stopped with SIGTERM" in out
+    assert "server: still running at the 1 s timeout; stopped with SIGTERM" in out
+    assert "client killed by SIGTERM (stopped at the timeout)" in out
+    assert "stdout: sent 6 bytes" in out
+    assert main(["check", str(pcap), "--expect", ">S <S. >. >P. <. >F. <.? <R."]) == 0
+
+
+@pytest.mark.capture
+def test_probe_through_a_shell(c_programs, tmp_path: Path, capsys) -> None:
+    server = f"cd / && exec {c_programs['abort_server']} {{host}} {{port}} 2>&1"
+    code, out, _ = _probe(capsys, "--shell", "--server", server, "--client",
+                          f"printf 'x' | {c_programs['echo_client']} {{host}} {{port}} hey",
+                          "--expect", SERVER_ABORT, "--pcap", str(tmp_path / "sh.pcapng"))
+    assert code == 0, out
+    assert f"server: cd / && exec {c_programs['abort_server']} 127.0.0.1 5000 2>&1" in out
+    assert "stdout: read 3 bytes" in out
+
+
+def test_probe_says_in_one_line_that_a_program_is_missing(tmp_path: Path, capsys) -> None:
+    code, out, err = _probe(capsys, "--server", "true", "--client",
+                            f"{tmp_path}/no-such-client {{host}} {{port}}", "--expect", ">S",
+                            "--pcap", str(tmp_path / "never.pcapng"))
+    assert code == 2
+    assert out == ""
+    assert err == f"harness: --client: no such program: {tmp_path}/no-such-client\n"
+    assert not (tmp_path / "never.pcapng").exists()
+
+
+def test_probe_refuses_a_bad_pattern_before_anything_starts(tmp_path: Path, capsys) -> None:
+    marker = tmp_path / "started"
+    code, out, err = _probe(capsys, "--shell", "--server", f"touch {marker}", "--client",
+                            f"touch {marker}", "--expect", ">S <S. .>", "--pcap",
+                            str(tmp_path / "never.pcapng"))
+    assert code == 2
+    assert out == ""
+    assert err.startswith("harness: bad pattern: pattern error at column")
+    assert not marker.exists() and not (tmp_path / "never.pcapng").exists()
+
+
+@pytest.mark.capture
+def test_a_c_server_next_to_the_driven_client(lab: Lab, c_programs) -> None:
+    server = lab.spawn_server([c_programs["abort_server"], "{host}", "{port}"])
+    lab.wait_listening()
+    lab.client.connect()
+    assert lab.client.send(b"x" * 100).ret == 100
+    assert lab.client.recv(100).errno == "ECONNRESET"
+    assert server.wait(5) == 0
+    assert server.stdout().splitlines() == ["read 100 bytes", "SO_LINGER {1,0}; close() = 0"]
+    lab.expect(SERVER_ABORT)
+
+
+@pytest.mark.capture
+@pytest.mark.parametrize("lab", ["ipv6"], indirect=True)
+def test_a_slow_c_server_accepts_a_connection_the_driven_client_reset(lab: Lab,
+                                                                      c_programs) -> None:
+    """Seed 001 step by step: the RST is on the wire before the server calls accept()."""
+    server = lab.spawn_server([c_programs["slow_accept_server"], "{host}", "{port}", "60000"],
+                              stdin=True)
+    lab.wait_listening()
+    lab.client.connect()
+    lab.client.set_linger(1, 0)
+    lab.client.close()
+    lab.wait_wire(CLIENT_ABORT)
+    server.feed(b"accept now\n")
+    assert server.wait(5) == 0
+    assert server.stdout().splitlines()[-3:] == [
+        "accept() returned a connection", "read() = -1 Connection reset by peer", "read() = 0"]
+    lab.expect(CLIENT_ABORT)
+
+
+@pytest.mark.capture
+def test_programs_run_in_the_namespace_and_end_with_the_lab(c_programs) -> None:
+    with Lab(topology="veth") as lab:
+        server = lab.spawn_server(["sleep", "60"])
+        client = lab.spawn_client("sleep 60", shell=True)
+        for program, side in ((server, "server"), (client, "client")):
+            assert os.stat(f"/proc/{program.pid}/ns/net").st_ino == \
+                lab.topology.ns_of(side).inode
+        assert server.wait(0.05) is None
+        with pytest.raises(NoSuchProgram, match="no such program: /no/such/thing"):
+            lab.spawn_client(["/no/such/thing"])
+        with pytest.raises(FileNotFoundError):
+            lab.spawn_server(["no-such-program-on-path"])
+    for program in (server, client):
+        with pytest.raises(ProcessLookupError):
+            os.kill(program.pid, 0)
+        assert program.status_text().startswith("stopped with SIGTERM after")
