@@ -124,3 +124,31 @@ def test_veth_lab_captures_each_tcp_packet_once_and_nothing_else(family: str) ->
         result = lab.finish()
     assert result.capture["frames"] == len(result.segments) == 10
     assert result.topology == "veth"
+
+
+def _link_agents() -> list[int]:
+    from pathlib import Path
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"harness.link_agent" in (entry / "cmdline").read_bytes():
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                found += [int(entry.name)] if stat != "Z" else []
+        except OSError:
+            continue
+    return found
+
+
+def test_an_impaired_link_delays_each_way_and_leaves_nothing_behind() -> None:
+    from harness.topology import Link, kernel_has_netem
+
+    before, in_user_space = set(_link_agents()), not kernel_has_netem()
+    with Lab(family="ipv4", scenario="link-check", topology="veth",
+             link=Link("delay 30ms")) as lab:
+        lab.server.listen()
+        connect = lab.client.connect()
+        assert bool(set(_link_agents()) - before) == in_user_space
+        assert connect.elapsed >= 0.06  # SYN and SYN-ACK each cross the 30 ms link
+        lab.expect(">S <S. >.")
+    assert not set(_link_agents()) - before, "the link's process outlived the lab"
