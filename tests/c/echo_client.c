@@ -1,16 +1,10 @@
 /* echo_client HOST PORT [TEXT]: connect, send TEXT (default "hello\n"), read until end of
  * file or an error, close() normally. Exits 0 on end of file, 1 on a read error. */
 #include <errno.h>
-#include <netdb.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include "net.h"
 
 int main(int argc, char **argv)
 {
-    struct addrinfo hints, *res;
     const char *text = argc > 3 ? argv[3] : "hello\n";
     char buf[4096];
     long total = 0;
@@ -21,21 +15,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: echo_client HOST PORT [TEXT]\n");
         return 2;
     }
+    prog = "echo_client";
     setvbuf(stdout, NULL, _IOLBF, 0);
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    err = getaddrinfo(argv[1], argv[2], &hints, &res);
-    if (err != 0) {
-        fprintf(stderr, "echo_client: %s port %s: %s\n", argv[1], argv[2], gai_strerror(err));
-        return 2;
-    }
-    fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
-    if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
-        perror("echo_client: connect");
-        return 1;
-    }
-    freeaddrinfo(res);
+    fd = connect_to(argv[1], argv[2]);
     if (write(fd, text, strlen(text)) < 0) {
         perror("echo_client: write");
         return 1;

@@ -4,46 +4,9 @@
  * before it calls accept(). It reports what accept() and two reads on the connection
  * return, then closes it and exits 0. */
 #include <errno.h>
-#include <netdb.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "net.h"
 #include <sys/select.h>
-#include <sys/socket.h>
 #include <sys/time.h>
-#include <unistd.h>
-
-static void die(const char *what)
-{
-    perror(what);
-    exit(1);
-}
-
-static int listen_on(const char *host, const char *port)
-{
-    struct addrinfo hints, *res;
-    int fd, on = 1, err;
-
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    err = getaddrinfo(host, port, &hints, &res);
-    if (err != 0) {
-        fprintf(stderr, "slow_accept_server: %s port %s: %s\n", host, port, gai_strerror(err));
-        exit(2);
-    }
-    fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
-    if (fd < 0)
-        die("slow_accept_server: socket");
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0)
-        die("slow_accept_server: bind");
-    if (listen(fd, 16) < 0)
-        die("slow_accept_server: listen");
-    freeaddrinfo(res);
-    return fd;
-}
 
 /* Wait up to ms milliseconds, or until a line arrives on stdin. */
 static void delay(long ms)
@@ -66,7 +29,7 @@ static void delay(long ms)
         if (watch_stdin)
             FD_SET(0, &rset);
         if (select(watch_stdin ? 1 : 0, &rset, NULL, NULL, &left) < 0 && errno != EINTR)
-            die("slow_accept_server: select");
+            die("select");
         if (watch_stdin && FD_ISSET(0, &rset)) {
             ssize_t n = read(0, buf, sizeof buf);
             if (n > 0) {
@@ -98,12 +61,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: slow_accept_server HOST PORT DELAY_MS\n");
         return 2;
     }
+    prog = "slow_accept_server";
     setvbuf(stdout, NULL, _IOLBF, 0);
     lfd = listen_on(argv[1], argv[2]);
     FD_ZERO(&rset);
     FD_SET(lfd, &rset);
     if (select(lfd + 1, &rset, NULL, NULL, NULL) < 0)
-        die("slow_accept_server: select");
+        die("select");
     printf("listening socket readable\n");
     delay(atol(argv[3]));
     fd = accept(lfd, NULL, NULL);
