@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from harness.conversation import pick, split_conversations
 from harness.crosscheck import connection_keys, cross_check_verdict
@@ -29,8 +30,15 @@ class UsageError(Exception):
     """A mistake in what the user asked for: one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake on the command line is one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="harness", description="Prove on the wire what closing a TCP connection does.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("list", help="the scenarios, each with the claims it settles")
@@ -182,6 +190,7 @@ def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
     if link is not None and topology == "loopback":
         raise UsageError("--netem impairs the link between two namespaces: add --topology "
                          "veth (or both)")
+    _writable_folder(pcap_dir, "--pcap-dir")
     _require_capture()
     tool = _tshark(require_tshark)
     from harness.runner import run_and_judge
@@ -217,6 +226,18 @@ def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
         print(f"report: {report_path}")
     print(summary_line(statuses))
     return 0 if statuses and all(s == "pass" for s in statuses) else 1
+
+
+def _writable_folder(folder: str, what: str) -> None:
+    """Make folder if it is missing; UsageError (one line) if it cannot be made or written."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{what} {folder}: cannot make it ({exc.strerror}); choose a folder "
+                         "you can write to") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {folder}: not writable; choose a folder you can write to")
 
 
 def _wanted(topology: str) -> tuple[str, ...]:
@@ -474,9 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: every user mistake is one line on stderr and exit status 2."""
     from harness.userns import enter_if_unprivileged  # first: no thread may run yet
     enter_if_unprivileged()  # without root, a user namespace; capture_problem() says if not
-    args = _parser().parse_args(argv)
     try:
-        return dispatch(args)
+        return dispatch(_parser().parse_args(argv))
     except PatternError as exc:
         print(f"harness: bad pattern: {exc}", file=sys.stderr)
     except (UsageError, CatalogError, CaptureFileError, LookupError, TopologyError) as exc:

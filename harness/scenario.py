@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -302,6 +303,8 @@ def find(scenarios: list[Scenario], ids: list[str]) -> list[Scenario]:
     by_id = {sc.id: sc for sc in scenarios}
     for wanted in ids:
         if wanted not in by_id:
-            raise CatalogError(f"unknown scenario {wanted!r}; known: {', '.join(by_id)} "
-                               "(see `harness list`)")
+            close = difflib.get_close_matches(wanted, list(by_id), n=3, cutoff=0.5)
+            hint = f"did you mean {' or '.join(close)}?" if close else "no id is close to it"
+            raise CatalogError(f"unknown scenario {wanted!r}; {hint} (`harness list` shows "
+                               f"all {len(by_id)})")
     return [by_id[i] for i in ids]

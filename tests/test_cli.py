@@ -78,6 +78,12 @@ def test_show_prints_tcpdump_lines(capture: Path, capsys) -> None:
     (["run", "{text}.toml"], "cannot read it"),
     (["show", "{text}", "--ladder"], "not a pcap or pcapng capture file"),
     (["run", "default-close", "--netem", "delay 5ms"], "--netem impairs the link between two"),
+    (["run", "--topology", "ring"], "argument --topology: invalid choice: 'ring'"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["check", "{cap}"], "the following arguments are required: --expect"),
+    (["run", "linger-abort"], "did you mean linger-abort-server or linger-abort-client"),
+    (["run", "default-close", "--pcap-dir", "{text}/sub"], "notes.txt/sub: cannot make it (Not "
+                                                           "a directory)"),
     (["report", "--from", "/nonexistent/results.json"], "cannot read it (No such file"),
     (["report", "--from", "{text}"], "not JSON (line 1, column 1)"),
     (["report", "--from", "{json}"], "no list of runs in it"),

@@ -62,8 +62,10 @@ def test_each_mistake_is_named_with_its_place(change: tuple[str, str], message: 
 
 
 def test_unknown_ids_and_unreadable_files_are_one_line(tmp_path) -> None:
-    with pytest.raises(CatalogError, match=r"unknown scenario 'nope'; known: .*harness list"):
+    with pytest.raises(CatalogError, match=r"unknown scenario 'nope'; no id is close to it"):
         find(load_catalog(), ["nope"])
+    with pytest.raises(CatalogError, match=r"'default-clse'; did you mean default-close or "):
+        find(load_catalog(), ["default-clse"])
     with pytest.raises(CatalogError, match="cannot read it"):
         load_file(tmp_path / "missing.toml")
 
