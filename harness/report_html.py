@@ -17,12 +17,11 @@ from urllib.parse import quote
 
 from harness.ladder import ladder_from_run
 from harness.ladder_svg import render_svg
-from harness.report_markdown import LABELS
+from harness.report_markdown import LABELS, claim_groups, run_label, standing
 
 Run = dict[str, Any]
 
 # The claims table's order: those that do not hold first, then those that hold, then the rest.
-_RANK = {"does not hold": 0, "holds": 1, "undecided": 2}
 
 _STYLE = """
 body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;margin:24px auto;max-width:1320px;
@@ -150,22 +149,6 @@ def _matrix_cell(found: tuple[Run, str] | None) -> str:
 # ---------------------------------------------------------------- the claims table
 
 
-def claim_groups(runs: Sequence[Run]) -> list[tuple[dict[str, Any], list[tuple[Run, dict]]]]:
-    """Each claim once (by scenario and claim id, in catalog order) with the runs that decided
-    it and their outcome, ordered: does not hold, holds, then undecided (as report_markdown
-    groups them; a claim's standing is its worst among its runs)."""
-    groups: dict[str, tuple[dict[str, Any], list[tuple[Run, dict]]]] = {}
-    for run in runs:
-        for claim in run.get("claims", []):
-            groups.setdefault(f"{run['id']}/{claim['id']}", (claim, []))[1].append((run, claim))
-    return sorted(groups.values(), key=lambda g: _RANK.get(_standing(g[1]), len(_RANK)))
-
-
-def _standing(decisions: Sequence[tuple[Run, dict]]) -> str:
-    return min((outcome["verdict"] for _, outcome in decisions),
-               key=lambda v: _RANK.get(v, len(_RANK)))
-
-
 def _claims_table(runs: Sequence[Run], anchors: Sequence[str], base: str) -> str:
     where = {id(run): anchor for run, anchor in zip(runs, anchors, strict=True)}
     rows = [_claim_row(claim, decisions, where, base) for claim, decisions in claim_groups(runs)]
@@ -181,12 +164,12 @@ def _claim_row(claim: dict, decisions: list[tuple[Run, dict]], where: dict[int, 
     first = decisions[0][0]
     scenario = (f'<a href="#{escape(where[id(first)])}"><code>{escape(first["id"])}</code></a>')
     pcaps = " · ".join(
-        f'<a href="{escape(pcap_href(run["pcap"], base))}">{escape(run.get("family", ""))}</a>'
-        if run.get("pcap") else escape(run.get("family", "")) for run, _ in decisions)
-    standing = _standing(decisions).replace(" ", "-")
+        f'<a href="{escape(pcap_href(run["pcap"], base))}">{escape(run_label(run))}</a>'
+        if run.get("pcap") else escape(run_label(run)) for run, _ in decisions)
+    worst = standing(decisions).replace(" ", "-")
     return (f"<tr><td>{escape(claim['text'])} ({scenario})</td>"
             f"<td>{escape(claim.get('source', ''))}</td>"
-            f'<td class="c-{escape(standing)}">{_claim_verdict(decisions)}</td>'
+            f'<td class="c-{escape(worst)}">{_claim_verdict(decisions)}</td>'
             f"<td>{_evidence(decisions)}</td><td>{pcaps}</td></tr>")
 
 
@@ -195,7 +178,7 @@ def _claim_verdict(decisions: Sequence[tuple[Run, dict]]) -> str:
     if len(verdicts) == 1:
         text = escape(verdicts.pop())
     else:
-        text = "; ".join(f"{escape(run.get('family', ''))}: {escape(outcome['verdict'])}"
+        text = "; ".join(f"{escape(run_label(run))}: {escape(outcome['verdict'])}"
                          for run, outcome in decisions)
     unexpected = [o for _, o in decisions
                   if o["verdict"] not in (o.get("linux", o["verdict"]), "undecided")]
@@ -211,7 +194,7 @@ def _evidence(decisions: Sequence[tuple[Run, dict]]) -> str:
         return "".join(f"<li>{escape(line)}</li>" for line in outcome.get("evidence", []))
     if len({outcome["verdict"] for _, outcome in decisions}) == 1:
         return f"<ul>{items(decisions[0][1])}</ul>"
-    return "".join(f"<p>{escape(run.get('family', ''))}:</p><ul>{items(outcome)}</ul>"
+    return "".join(f"<p>{escape(run_label(run))}:</p><ul>{items(outcome)}</ul>"
                    for run, outcome in decisions)
 
 

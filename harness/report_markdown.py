@@ -31,56 +31,51 @@ def run_label(run: dict[str, Any]) -> str:
     return run["family"] if where == "loopback" else f"{run['family']} {where}"
 
 
-def _claims(runs: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], list[dict]]]:
-    """Each claim once, in catalog order, with the runs (one per family and topology) that
-    decided it."""
-    order: list[str] = []
-    seen: dict[str, tuple[dict[str, Any], list[dict]]] = {}
+_RANK = {"does not hold": 0, "undecided": 1, "holds": 2}
+
+Decision = tuple[dict[str, Any], dict[str, Any]]  # a run and its outcome for one claim
+
+
+def standing(decisions: Sequence[Decision]) -> str:
+    """A claim's standing over the runs that decided it: its worst verdict among them."""
+    return min((outcome["verdict"] for _, outcome in decisions), key=lambda v: _RANK[v])
+
+
+def claim_groups(runs: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], list[Decision]]]:
+    """Each claim once (by scenario and claim id), with the runs (one per family and topology)
+    that decided it; those that do not hold first, then undecided, then those that hold."""
+    groups: dict[str, tuple[dict[str, Any], list[Decision]]] = {}
     for run in runs:
         for claim in run.get("claims", []):
-            key = f"{run['id']}/{claim['id']}"
-            if key not in seen:
-                order.append(key)
-                seen[key] = (claim, [])
-            seen[key][1].append({"run": run, "outcome": claim})
-    return [seen[k] for k in order]
+            groups.setdefault(f"{run['id']}/{claim['id']}", (claim, []))[1].append((run, claim))
+    return sorted(groups.values(), key=lambda group: _RANK[standing(group[1])])
 
 
-def _verdict_cell(decisions: list[dict]) -> str:
-    verdicts = {d["outcome"]["verdict"] for d in decisions}
+def _verdict_cell(decisions: list[Decision]) -> str:
+    verdicts = {outcome["verdict"] for _, outcome in decisions}
     if len(verdicts) == 1:
         text = _MARK[verdicts.pop()]
     else:
-        text = "; ".join(f"{run_label(d['run'])}: {_MARK[d['outcome']['verdict']]}"
-                         for d in decisions)
-    unexpected = [d for d in decisions if d["outcome"]["verdict"] not in
-                  (d["outcome"]["linux"], "undecided")]
+        text = "; ".join(f"{run_label(run)}: {_MARK[outcome['verdict']]}"
+                         for run, outcome in decisions)
+    unexpected = [o for _, o in decisions if o["verdict"] not in (o["linux"], "undecided")]
     if unexpected:
-        text += f" (UNEXPECTED: Linux is expected to show it {unexpected[0]['outcome']['linux']})"
+        text += f" (UNEXPECTED: Linux is expected to show it {unexpected[0]['linux']})"
     return text
-
-
-_RANK = {"does not hold": 0, "undecided": 1, "holds": 2}
-
-
-def _overall(decisions: list[dict]) -> str:
-    verdicts = {d["outcome"]["verdict"] for d in decisions}
-    return min(verdicts, key=lambda v: _RANK[v])
 
 
 def claims_table(runs: Sequence[dict[str, Any]], base: str) -> list[str]:
     """The claims table (those that do not hold first): statement, source, verdict, evidence."""
     lines = ["| claim | source | on this kernel | evidence | pcap |",
              "| --- | --- | --- | --- | --- |"]
-    for claim, decisions in sorted(_claims(runs), key=lambda c: _RANK[_overall(c[1])]):
-        first = decisions[0]
-        evidence = "; ".join(first["outcome"]["evidence"])
-        if len({d["outcome"]["verdict"] for d in decisions}) > 1:
-            evidence = " / ".join(f"{run_label(d['run'])}: {'; '.join(d['outcome']['evidence'])}"
-                                  for d in decisions)
-        pcaps = " · ".join(_link(d["run"].get("pcap"), base, run_label(d["run"]))
-                           for d in decisions)
-        lines.append(f"| {_cell(claim['text'])} (`{first['run']['id']}`) "
+    for claim, decisions in claim_groups(runs):
+        first = decisions[0][0]
+        evidence = "; ".join(decisions[0][1]["evidence"])
+        if len({outcome["verdict"] for _, outcome in decisions}) > 1:
+            evidence = " / ".join(f"{run_label(run)}: {'; '.join(outcome['evidence'])}"
+                                  for run, outcome in decisions)
+        pcaps = " · ".join(_link(run.get("pcap"), base, run_label(run)) for run, _ in decisions)
+        lines.append(f"| {_cell(claim['text'])} (`{first['id']}`) "
                      f"| {_cell(claim['source'])} | {_verdict_cell(decisions)} "
                      f"| {_cell(evidence)} | {pcaps} |")
     return lines
