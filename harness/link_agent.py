@@ -17,7 +17,6 @@ sockets are bound, and forwards until its parent dies or stdin closes.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import heapq
 import os
 import random
@@ -37,10 +36,9 @@ from harness.capture import (
     TCP_ONLY,
     attach_filter,
 )
-from harness.netns import setns
+from harness.netns import join_for_life
 
 PACKET_VNET_HDR = 15
-PR_SET_PDEATHSIG = 1
 _VNET_HDR = 10  # struct virtio_net_hdr
 _FRAME = 65536 + _VNET_HDR
 _ETH_IPV4, _ETH_IPV6 = 0x0800, 0x86DD
@@ -139,11 +137,7 @@ def main() -> None:
     parser.add_argument("--drop-rst-count", type=int, default=1)
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the orchestrator's to handle
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != args.parent:
-        os._exit(1)
-    setns(args.netns_fd)
-    os.close(args.netns_fd)
+    join_for_life(args.netns_fd, args.parent)
     towards_client, towards_server = open_link_socket(args.client), open_link_socket(args.server)
     drops = {side: args.drop_rst_count if args.drop_rst_from == side else 0
              for side in ("client", "server")}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
+import signal
 import socket
 import struct
 import threading
@@ -40,6 +41,25 @@ def _check(ret: int, what: str) -> None:
 def setns(fd: int) -> None:
     """Move the calling thread into the network namespace behind fd."""
     _check(_libc.setns(fd, CLONE_NEWNET), "setns(CLONE_NEWNET)")
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel SIGKILL this process when its parent (pid `parent`) dies; exit now if
+    it died before the request took effect. For the processes the harness starts."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def join_for_life(netns_fd: int, parent: int) -> None:
+    """In a process the harness started: die with the harness, then move into the namespace
+    behind netns_fd (and close it)."""
+    die_with_parent(parent)
+    setns(netns_fd)
+    os.close(netns_fd)
 
 
 def _bring_up(ifname: str) -> None:

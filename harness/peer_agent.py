@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import ctypes
 import errno
 import fcntl
 import json
@@ -24,10 +23,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from harness.netns import setns
+from harness.netns import join_for_life
 from harness.waiting import WaitTimeout, wait_until
 
-PR_SET_PDEATHSIG = 1
 SIOCINQ = 0x541B
 SIOCOUTQ = 0x5411
 SIOCOUTQNSD = 0x894B  # bytes queued but not yet sent
@@ -288,11 +286,7 @@ def main() -> None:
     parser.add_argument("--parent", type=int, required=True)
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the orchestrator's to handle
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != args.parent:  # the parent died before prctl took effect
-        os._exit(1)
-    setns(args.netns_fd)
-    os.close(args.netns_fd)
+    join_for_life(args.netns_fd, args.parent)
     _reply({"ready": os.getpid()})
     serve(Agent())
 

@@ -15,7 +15,6 @@ reports); `close()` stops the program, keeps the tails in memory and removes the
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import select
 import shlex
@@ -30,7 +29,6 @@ from pathlib import Path
 
 from harness.netns import Namespace
 
-PR_SET_PDEATHSIG = 1
 STOP_GRACE = 1.0  # seconds between SIGTERM and SIGKILL
 TAIL_BYTES = 4096
 START_TIMEOUT = 20.0  # for the launcher to exec the command
@@ -273,14 +271,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (ValueError, KeyError):
         sys.exit("usage: python -m harness.programs --netns-fd N --parent PID --ready-fd N "
                  "-- COMMAND...")
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the harness died before prctl took effect
-        os._exit(1)
-    from harness.netns import setns
+    from harness.netns import join_for_life
 
     try:
-        setns(netns_fd)
-        os.close(netns_fd)
+        join_for_life(netns_fd, parent)
         os.set_inheritable(ready, False)  # the exec closes it: the harness knows we run
         for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):  # as a shell starts it
             signal.signal(sig, signal.SIG_DFL)
