@@ -28,6 +28,15 @@ _LATE = 0.002
 # Settings that change what these calls do; shown with the call.
 _LINGER_MATTERS = frozenset({"close", "shutdown", "exit", "kill"})
 SIDES = ("client", "server", "lab")
+# The words the comments are built from; harness.ladder reads a pcap's comments back by them.
+PATTERN = "pattern: "
+BROKE = "BROKE HERE: "
+AFTER_BREAK = "comes after the break"
+OTHER_STREAM = "not the judged connection"
+SENT = "; sent this"
+NO_PACKET = "; no packet of its own"
+ALSO_SENT = " also sent this"
+SENT_WHILE = "sent while "
 
 
 def duration(seconds: float) -> str:
@@ -174,14 +183,14 @@ def step_comments(result: RunResult) -> dict[int, list[str]]:
             if blocked:
                 notes.next_after(call.start, f"{call.peer}: {call.signature()} called; it "
                                              "blocks")
-            notes.next_after(call.start + call.elapsed, f"{text}; no packet of its own")
+            notes.next_after(call.start + call.elapsed, f"{text}{NO_PACKET}")
             continue
-        notes.add(sent[0], f"{text}; sent this")
+        notes.add(sent[0], f"{text}{SENT}")
         for seg in sent[1:]:
-            notes.add(seg, f"{call.peer}: {call.signature()} also sent this")
+            notes.add(seg, f"{call.peer}: {call.signature()}{ALSO_SENT}")
         for seg in (during if blocked else []):
             if seg not in sent:
-                notes.add(seg, f"{call.peer}: sent while {call.signature()} was blocked")
+                notes.add(seg, f"{call.peer}: {SENT_WHILE}{call.signature()} was blocked")
         claimed.update(seg.index for seg in (during if blocked else sent))
         if call.start + call.elapsed - sent[-1].time > 0.001:
             notes.next_after(call.start + call.elapsed,
@@ -212,10 +221,10 @@ def pattern_comments(conversations: Sequence[Conversation], match: Match | None
     for i, seg in enumerate(judged):
         found[seg.index] = [_pattern_note(match, i, len(judged))]
     if not match.ok and match.failed_at is None and judged:
-        found[judged[-1].index].append(f"pattern: {match.sentence()}")
+        found[judged[-1].index].append(f"{PATTERN}{match.sentence()}")
     for conv in conversations[1:]:
         for seg in conv.segments:
-            found[seg.index] = [f"pattern: stream {conv.index}, not the judged connection "
+            found[seg.index] = [f"{PATTERN}stream {conv.index}, {OTHER_STREAM} "
                                 "(stream 0)"]
     return found
 
@@ -223,12 +232,12 @@ def pattern_comments(conversations: Sequence[Conversation], match: Match | None
 def _pattern_note(match: Match, i: int, count: int) -> str:
     observed = match.observed[i]
     if match.failed_at is not None and i == match.failed_at:
-        return f"pattern: BROKE HERE: {match.sentence()}"
+        return f"{PATTERN}{BROKE}{match.sentence()}"
     if match.failed_at is not None and i > match.failed_at:
-        return f"pattern: packet {i + 1} {observed} comes after the break"
+        return f"{PATTERN}packet {i + 1} {observed} {AFTER_BREAK}"
     spelled = match.token_at(i) if i < len(match.columns) else None
     where = f" (\"{spelled}\" at column {match.columns[i] + 1})" if spelled else ""
-    return f"pattern: packet {i + 1} of {count} {observed} matched{where}"
+    return f"{PATTERN}packet {i + 1} of {count} {observed} matched{where}"
 
 
 def frame_comments(result: RunResult, match: Match | None) -> dict[int, list[str]]:

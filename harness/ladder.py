@@ -14,7 +14,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.annotate import BLOCKED
+from harness.annotate import (
+    AFTER_BREAK,
+    ALSO_SENT,
+    BLOCKED,
+    BROKE,
+    NO_PACKET,
+    OTHER_STREAM,
+    PATTERN,
+    SENT,
+    SENT_WHILE,
+)
 from harness.notation import ACK, token
 
 #: How an arrow stands in the pattern match.
@@ -129,7 +139,7 @@ def _call_steps(call: Mapping[str, Any]) -> list[Step]:
 
 
 def _pattern_comment(comments: Sequence[str]) -> str:
-    return next((c.removeprefix("pattern: ") for c in comments if c.startswith("pattern: ")),
+    return next((c.removeprefix(PATTERN) for c in comments if c.startswith(PATTERN)),
                 "")
 
 
@@ -140,7 +150,7 @@ def ladder_from_capture(title: str, segments: Sequence[Any], comments: Mapping[i
     number (steps are the comments that name a peer) and the section's comments (the pattern
     and the verdict the harness wrote there)."""
     ladder = Ladder(title=title, client="client", server="server",
-                    pattern=_after("pattern: ", section), verdict=_after("verdict: ", section))
+                    pattern=_after(PATTERN, section), verdict=_after("verdict: ", section))
     if not segments:
         return ladder
     first = client or (segments[0].src, segments[0].sport)
@@ -162,7 +172,7 @@ def ladder_from_capture(title: str, segments: Sequence[Any], comments: Mapping[i
             mark=_mark_from(notes), note=_pattern_comment(notes), comments=notes))
         ladder.steps += _steps_from(notes, seg.time)
         if ladder.arrows[-1].mark == "break":
-            ladder.sentence = ladder.arrows[-1].note.removeprefix("BROKE HERE: ")
+            ladder.sentence = ladder.arrows[-1].note.removeprefix(BROKE)
     return _from_zero(ladder)
 
 
@@ -185,11 +195,11 @@ def _endpoint(end: tuple[str, int]) -> str:
 
 def _mark_from(comments: Sequence[str]) -> str:
     note = _pattern_comment(comments)
-    if note.startswith("BROKE HERE"):
+    if note.startswith(BROKE):
         return "break"
-    if "after the break" in note:
+    if AFTER_BREAK in note:
         return "after"
-    if "not the judged connection" in note:
+    if OTHER_STREAM in note:
         return "other"
     return "match" if note else "none"
 
@@ -200,7 +210,7 @@ def _steps_from(comments: Sequence[str], when: float) -> list[Step]:
     steps = []
     for text in comments:
         side, _, rest = text.partition(": ")
-        if side not in _SIDES or rest.endswith("also sent this") or " was blocked" in rest:
+        if side not in _SIDES or rest.endswith(ALSO_SENT) or rest.startswith(SENT_WHILE):
             continue
         moment, gap = when, _GAP.search(rest)
         if gap:
@@ -208,7 +218,7 @@ def _steps_from(comments: Sequence[str], when: float) -> list[Step]:
             sign = -1 if gap["where"] == "before" else 1
             moment = when + sign * float(gap["gap"]) * scale
             rest = rest[: gap.start()].rstrip()
-        rest = rest.removesuffix("; sent this").removesuffix("; no packet of its own")
+        rest = rest.removesuffix(SENT).removesuffix(NO_PACKET)
         steps.append(Step(time=moment, side=side, text=rest))
     return steps
 
