@@ -97,14 +97,21 @@ def _check_type(where: str, key: str, value: Any, kind: type | tuple[type, ...])
         raise _fail(where, f"{key} must be a {'/'.join(k.__name__ for k in wanted)}, not {value!r}")
 
 
-def _expect(where: str, raw: Any) -> Expect:
+def _check_table(where: str, raw: Any, name: str, known: dict[str, Any], example: str,
+                 unknown: str) -> dict[str, Any]:
+    """A TOML table whose keys all come from known (key -> type), each of its type."""
     if not isinstance(raw, dict):
-        raise _fail(where, "expect must be a table such as { ret = 0 }")
+        raise _fail(where, f"{name} must be a table such as {example}")
     for key, value in raw.items():
-        if key not in EXPECT_KEYS:
-            raise _fail(where, f"unknown expectation {key!r} (known: {', '.join(EXPECT_KEYS)})")
-        _check_type(where, f"expect.{key}", value, EXPECT_KEYS[key])
-    return Expect(**raw)
+        if key not in known:
+            raise _fail(where, f"{unknown} {key!r} (known: {', '.join(known)})")
+        _check_type(where, f"{name}.{key}", value, known[key])
+    return raw
+
+
+def _expect(where: str, raw: Any) -> Expect:
+    return Expect(**_check_table(where, raw, "expect", EXPECT_KEYS, "{ ret = 0 }",
+                                 "unknown expectation"))
 
 
 def _step(where: str, raw: dict[str, Any], sockets: dict[str, str]) -> Step:
@@ -208,12 +215,8 @@ _LINK_KEYS = {"netem": str, "side": str, "drop_rst_from": str, "drop_rst_count":
 def _link(where: str, raw: Any) -> dict[str, Any]:
     """The veth link a scenario needs: netem arguments (on `side`: both, client or server)
     and the first RSTs a side sends dropped (`drop_rst_from`, `drop_rst_count`)."""
-    if not isinstance(raw, dict):
-        raise _fail(where, "link must be a table such as { netem = \"delay 150ms\" }")
-    for key, value in raw.items():
-        if key not in _LINK_KEYS:
-            raise _fail(where, f"link: unknown key {key!r} (known: {', '.join(_LINK_KEYS)})")
-        _check_type(where, f"link.{key}", value, _LINK_KEYS[key])
+    _check_table(where, raw, "link", _LINK_KEYS, "{ netem = \"delay 150ms\" }",
+                 "link: unknown key")
     if raw.get("side", "both") not in ("both", *SIDES):
         raise _fail(where, "link.side must be both, client or server")
     if raw.get("drop_rst_from", "client") not in SIDES:

@@ -306,14 +306,18 @@ def make_topology(name: str, link: Link | None = None) -> Topology:
 _netem: dict[str, bool] = {}
 
 
+def _netem_on_scratch_lo(args: list[str]) -> subprocess.CompletedProcess:
+    """`tc qdisc add dev lo root netem ARGS` in a namespace made for the question."""
+    with Namespace() as ns:
+        return ns.run(lambda: subprocess.run(
+            ["tc", "qdisc", "add", "dev", "lo", "root", "netem", *args],
+            capture_output=True, text=True, timeout=_TC_TIMEOUT, check=False))
+
+
 def kernel_has_netem() -> bool:
     """Whether this kernel has the netem qdisc (asked once per process)."""
     if "answer" not in _netem:
-        with Namespace() as ns:
-            done = ns.run(lambda: subprocess.run(
-                ["tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
-                capture_output=True, text=True, timeout=_TC_TIMEOUT, check=False))
-        _netem["answer"] = done.returncode == 0
+        _netem["answer"] = _netem_on_scratch_lo(["delay", "1ms"]).returncode == 0
     return _netem["answer"]
 
 
@@ -327,10 +331,7 @@ def netem_problem(link: Link) -> str | None:
         except TopologyError as exc:
             return str(exc)
         return None
-    with Namespace() as ns:
-        done = ns.run(lambda: subprocess.run(
-            ["tc", "qdisc", "add", "dev", "lo", "root", "netem", *shlex.split(link.netem)],
-            capture_output=True, text=True, timeout=_TC_TIMEOUT, check=False))
+    done = _netem_on_scratch_lo(shlex.split(link.netem))
     if done.returncode == 0:
         return None
     message = (done.stderr.strip().splitlines() or ["no message"])[-1]
