@@ -9,11 +9,11 @@ import os
 import selectors
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
+from harness.agent_process import default_start, start_agent
 from harness.netns import Namespace
 from harness.result import Call
 
@@ -27,14 +27,11 @@ class PeerError(RuntimeError):
 class PeerProcess:
     """One agent process (client or server) inside the namespace."""
 
-    def __init__(self, ns: Namespace, name: str, record: Callable[[Call], None]) -> None:
+    def __init__(self, ns: Namespace, name: str, record: Callable[[Call], None],
+                 start: str | None = None) -> None:
         self.name = name
         self._record = record
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.peer_agent", "--netns-fd", str(ns.fd),
-             "--parent", str(os.getpid())],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(ns.fd,),
-        )
+        self._proc = start_agent(ns.fd, start or default_start())
         self._sel = selectors.DefaultSelector()
         self._sel.register(self._proc.stdout, selectors.EVENT_READ)
         self._buffer = b""

@@ -1,9 +1,10 @@
 """The process that is a TCP peer: it joins the namespace and runs one socket call per command.
 
-Run as `python -m harness.peer_agent --netns-fd N`. Commands arrive as JSON lines on stdin and
-each gets one JSON line back on stdout: the call's return value, errno name, when it started
-and how long it blocked. Every call runs in its own thread so that one with a deadline can be
-reported as still blocked while it goes on; `collect` later waits for its outcome.
+Run as `python -m harness.peer_agent --netns-fd N`, or forked (harness.agent_process).
+Commands arrive as JSON lines on stdin and each gets one JSON line back on stdout: the
+call's return value, errno name, when it started and how long it blocked. Every call runs
+in its own thread so that one with a deadline can be reported as still blocked while it
+goes on; `collect` later waits for its outcome.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import os
 import signal
 import socket
 import struct
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -266,12 +266,13 @@ def _collect(agent: Agent, cmd: dict[str, Any]) -> dict[str, Any]:
 
 
 def _reply(message: dict[str, Any]) -> None:
-    os.write(sys.stdout.fileno(), (json.dumps(message) + "\n").encode())
+    os.write(1, (json.dumps(message) + "\n").encode())
 
 
 def serve(agent: Agent) -> None:
-    """Answer commands until stdin closes or an exit command comes."""
-    for line in sys.stdin:
+    """Answer commands (JSON lines on descriptor 0) until it closes or an exit command
+    comes; each answer is one JSON line on descriptor 1."""
+    for line in os.fdopen(0, "rb", closefd=False):
         cmd = json.loads(line)
         if cmd["op"] == "exit":  # no answer: the orchestrator reaps us and reports the status
             os._exit(int(cmd.get("args", {}).get("code", 0)))
@@ -285,10 +286,18 @@ def main() -> None:
     parser.add_argument("--netns-fd", type=int, required=True)
     parser.add_argument("--parent", type=int, required=True)
     args = parser.parse_args()
+    run_forked(args.netns_fd, args.parent)
+
+
+def run_forked(netns_fd: int, parent: int) -> None:
+    """In a process the orchestrator started (executed or forked): join the namespace, tie
+    our life to the parent's, serve; the process ends here."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the orchestrator's to handle
-    join_for_life(args.netns_fd, args.parent)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    join_for_life(netns_fd, parent)
     _reply({"ready": os.getpid()})
     serve(Agent())
+    os._exit(0)
 
 
 if __name__ == "__main__":

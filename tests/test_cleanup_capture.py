@@ -101,3 +101,26 @@ def test_an_orphan_left_lingering_is_reset_when_the_lab_kills_the_reader() -> No
         wait_until(lambda: lab.socket_state("server") is None, 5.0,
                    "the orphaned server connection to be gone")
         lab.expect(">S <S. >. (<P. | <. | >.)+ >R.")  # the client's kernel reset it
+
+
+def test_a_forked_peer_holds_none_of_our_descriptors() -> None:
+    """A peer forked from the harness keeps stdin, stdout, stderr and its own sockets: not
+    our capture socket, not another namespace, not the other peer's pipes."""
+    with Lab() as lab:
+        lab.server.listen()
+        pid = lab.server.process.pid
+        held = {fd: os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        assert set(held) - {"0", "1", "2"} == {"3"}, held  # 3: the listening socket
+        assert held["3"].startswith("socket:[")
+        assert held["0"].startswith("pipe:[") and held["1"].startswith("pipe:[")
+
+
+def test_peers_executed_afresh_work_as_forked_ones(monkeypatch) -> None:
+    monkeypatch.setenv("HARNESS_PEER_START", "exec")
+    with Lab() as lab:
+        cmdline = Path(f"/proc/{lab.server.process.pid}/cmdline").read_bytes()
+        assert b"harness.peer_agent" in cmdline
+        lab.server.listen()
+        assert lab.client.connect().ret == 0
+        lab.server.accept().close()
+        lab.expect(">S <S. >. <F. >.")
