@@ -27,6 +27,7 @@ from harness.programs import Program, ProgramError
 from harness.result import CLOSED, Call, RunResult
 from harness.segment import Segment, segment_from_packet
 from harness.sockdiag import SockDiag, SocketState
+from harness.timing import Phases
 from harness.topology import Link, make_topology
 from harness.waiting import WaitTimeout, wait_until
 
@@ -68,6 +69,7 @@ class Lab:
         self._dissected = 0  # frames already turned into segments
         self._arrived = threading.Condition()
         self._stack = contextlib.ExitStack()
+        self.phases = Phases()
         try:
             self._open()
         except BaseException:
@@ -75,22 +77,26 @@ class Lab:
             raise
 
     def _open(self) -> None:
-        topology = make_topology(self.topology_name, self.link)
-        self._stack.callback(topology.close)
-        self.topology = topology
-        self.namespace_inode = topology.capture_ns.inode
-        self._diags = {side: topology.ns_of(side).run(SockDiag) for side in ("client", "server")}
-        for diag in self._diags.values():
-            self._stack.callback(diag.close)
-        self._capture = Capture(topology.capture_ns, on_packet=lambda _pkt: self._notify(),
-                                ifname=topology.capture_if,
-                                keep_outgoing=topology.keep_outgoing)
-        self._stack.callback(self._capture.close)
-        self._capture.start()
-        server = PeerProcess(topology.server_ns, "server", self.calls.append)
-        self._stack.callback(server.kill)
-        client = PeerProcess(topology.client_ns, "client", self.calls.append)
-        self._stack.callback(client.kill)
+        with self.phases.timed("namespace"):
+            topology = make_topology(self.topology_name, self.link)
+            self._stack.callback(topology.close)
+            self.topology = topology
+            self.namespace_inode = topology.capture_ns.inode
+            self._diags = {side: topology.ns_of(side).run(SockDiag)
+                           for side in ("client", "server")}
+            for diag in self._diags.values():
+                self._stack.callback(diag.close)
+        with self.phases.timed("capture start"):
+            self._capture = Capture(topology.capture_ns, on_packet=lambda _pkt: self._notify(),
+                                    ifname=topology.capture_if,
+                                    keep_outgoing=topology.keep_outgoing)
+            self._stack.callback(self._capture.close)
+            self._capture.start()
+        with self.phases.timed("peers start"):
+            server = PeerProcess(topology.server_ns, "server", self.calls.append)
+            self._stack.callback(server.kill)
+            client = PeerProcess(topology.client_ns, "client", self.calls.append)
+            self._stack.callback(client.kill)
         host = topology.server_ip(self.family)
         self.server = SocketHandle(server, "server", self.family, SERVER_PORT, host)
         self.client = SocketHandle(client, "client", self.family, SERVER_PORT, host)
@@ -256,13 +262,16 @@ class Lab:
 
     def finish(self) -> RunResult:
         """Stop the capture (draining it), read the final states, write the pcap."""
-        states = {side: self._state_json(side) for side in ("client", "server")}
-        frames = self._capture.stop()
-        stats = self._capture.stats
+        with self.phases.timed("drain"):
+            states = {side: self._state_json(side) for side in ("client", "server")}
+            frames = self._capture.stop()
+            stats = self._capture.stats
+            segments = self.segments()
         result = RunResult(scenario=self.scenario, family=self.family,
-                           topology=self.topology.name, segments=self.segments(),
+                           topology=self.topology.name, segments=segments,
                            calls=list(self.calls), states=states, client=self.client_address,
-                           server=self.server_address, notes=list(self.notes))
+                           server=self.server_address, notes=list(self.notes),
+                           phases=self.phases)
         if stats is not None:
             result.capture = {"frames": stats.frames, "kernel_packets": stats.kernel_packets,
                               "kernel_drops": stats.kernel_drops}
@@ -270,7 +279,8 @@ class Lab:
                 result.error = (f"the kernel dropped {stats.kernel_drops} packets before the "
                                 "capture read them; the listing is incomplete")
         if self.pcap_path is not None:
-            write_pcapng(self.pcap_path, frames, *self._pcap_header())
+            with self.phases.timed("pcapng write"):
+                write_pcapng(self.pcap_path, frames, *self._pcap_header())
             result.pcap = str(self.pcap_path)
         return result
 

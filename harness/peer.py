@@ -24,6 +24,10 @@ class PeerError(RuntimeError):
     """A peer process died, hung or answered nonsense."""
 
 
+class PeerTimeout(PeerError):
+    """A peer gave no answer in time."""
+
+
 class PeerProcess:
     """One agent process (client or server) inside the namespace."""
 
@@ -32,6 +36,7 @@ class PeerProcess:
         self.name = name
         self._record = record
         self._proc = start_agent(ns.fd, start or default_start())
+        self.until: float | None = None  # the run's deadline (time.monotonic), if it has one
         self._sel = selectors.DefaultSelector()
         self._sel.register(self._proc.stdout, selectors.EVENT_READ)
         self._buffer = b""
@@ -46,7 +51,7 @@ class PeerProcess:
         while b"\n" not in self._buffer:
             left = end - time.monotonic()
             if left <= 0 or not self._sel.select(left):
-                raise PeerError(f"{self.name}: no answer to {what} within {timeout:.1f} s")
+                raise PeerTimeout(f"{self.name}: no answer to {what} within {timeout:.1f} s")
             chunk = os.read(self._proc.stdout.fileno(), 65536)
             if not chunk:
                 code = self._proc.wait()
@@ -63,7 +68,14 @@ class PeerProcess:
         self._proc.stdin.write((json.dumps(command) + "\n").encode())
         self._proc.stdin.flush()
         wait = (deadline if deadline is not None else timeout) + REPLY_MARGIN
-        reply = self._read(wait, f"{sock}.{op}()")
+        if self.until is not None and self.until - time.monotonic() < wait:
+            try:
+                reply = self._read(max(self.until - time.monotonic(), 0.0), f"{sock}.{op}()")
+            except PeerTimeout:
+                raise PeerError(f"{self.name}: the run's deadline passed while {sock}.{op}() "
+                                "was still running") from None
+        else:
+            reply = self._read(wait, f"{sock}.{op}()")
         outcome = _to_call(self.name, sock, op, args, reply)
         self._record(outcome)
         return outcome

@@ -88,6 +88,7 @@ class RunResult:
     pcap: str | None = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per harness.timing phase
 
     def state_of(self, side: str) -> str:
         """The final TCP state of one side's connection socket ("CLOSED" if gone)."""

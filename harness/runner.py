@@ -8,12 +8,15 @@ import time
 from typing import Any
 
 from harness.annotate import frame_comments
+from harness.capture import CaptureError
 from harness.lab import Lab
+from harness.netns import NamespaceError
 from harness.pcapng import read_pcapng, write_pcapng
 from harness.peer import PeerError, SocketHandle
 from harness.result import Call, RunResult
 from harness.scenario import Scenario, Step
-from harness.topology import Link
+from harness.timing import Phases
+from harness.topology import Link, TopologyError
 from harness.verdict import Verdict, judge
 from harness.waiting import WaitTimeout
 
@@ -101,34 +104,66 @@ _CALLS = {
 }
 
 
+#: Seconds a run may take, steps to teardown, unless told otherwise.
+RUN_DEADLINE = 60.0
+
+
 def run_scenario(scenario: Scenario, family: str = "ipv4",
                  pcap_path: str | os.PathLike | None = None, topology: str = "loopback",
-                 link: Link | None = None) -> RunResult:
+                 link: Link | None = None, deadline: float = RUN_DEADLINE) -> RunResult:
     """Run every step of scenario in a fresh namespace; the result holds what happened.
 
-    A step that fails at the harness level (a peer that died, a call that hung past its
-    timeout) ends the run early with `error` set; what the kernel returned is never an error.
+    A run that fails at the harness level (a lab that cannot be built, a peer that died, a
+    call that hung past its timeout, the run's deadline passed) ends early with `error` set
+    and the capture up to then kept; what the kernel returned is never an error.
     """
     if scenario.link:  # the scenario's own link, which it needs, wins over a user's
         link = Link(**scenario.link)
-    with Lab(family=family, scenario=scenario.id, pcap_path=pcap_path, topology=topology,
-             link=link) as lab:
-        sockets = _Sockets(lab)
-        error = None
+    try:
+        lab = Lab(family=family, scenario=scenario.id, pcap_path=pcap_path, topology=topology,
+                  link=link)
+    except Exception as exc:  # any failure to build is this run's error
+        return RunResult(scenario=scenario.id, family=family, topology=topology,
+                         error=f"the lab could not be built: {_one_line(exc)}")
+    with lab:
+        result = _run_steps(lab, scenario, time.monotonic() + deadline, deadline)
+        teardown = time.perf_counter()
+    result.phases["teardown"] = time.perf_counter() - teardown
+    return result
+
+
+def _run_steps(lab: Lab, scenario: Scenario, end: float, deadline: float) -> RunResult:
+    """The steps, the final states and the wire, within the run's deadline."""
+    sockets = _Sockets(lab)
+    for handle in (lab.client, lab.server):
+        handle.process.until = end
+    error = None
+    with lab.phases.timed("exchange"):
         try:
             for step in scenario.steps:
+                if time.monotonic() >= end:
+                    error = f"the run's deadline of {deadline:g} s passed before {step.text()}"
+                    break
                 call = sockets.run(step)
                 if call.error:
                     error = f"step {step.text()}: {call.error}"
                     break
-        except PeerError as exc:
-            error = str(exc)
+        except Exception as exc:  # a broken step ends this run, not the others
+            error = _one_line(exc)
         if error is None:
-            lab.settle(scenario.states)
+            lab.settle(scenario.states, within=max(min(5.0, end - time.monotonic()), 0.0))
+    if error is None:
+        with lab.phases.timed("drain"):
             lab.wait_pattern(scenario.pattern)
-        result = lab.finish()
-        result.error = result.error or error
-        return result
+    result = lab.finish()
+    result.error = result.error or error
+    return result
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    known = (NamespaceError, TopologyError, CaptureError, PeerError, OSError)
+    return text if isinstance(exc, known) else f"{type(exc).__name__}: {text}"
 
 
 def annotate_pcap(scenario: Scenario, result: RunResult, verdict: Verdict) -> None:
@@ -150,9 +185,14 @@ def annotate_pcap(scenario: Scenario, result: RunResult, verdict: Verdict) -> No
 
 def run_and_judge(scenario: Scenario, family: str = "ipv4",
                   pcap_path: str | os.PathLike | None = None, topology: str = "loopback",
-                  link: Link | None = None) -> tuple[RunResult, Verdict]:
+                  link: Link | None = None, deadline: float = RUN_DEADLINE
+                  ) -> tuple[RunResult, Verdict]:
     """Run a scenario, judge it, and tell the story in its pcap."""
-    result = run_scenario(scenario, family, pcap_path, topology, link)
-    verdict = judge(scenario, result)
-    annotate_pcap(scenario, result, verdict)
+    result = run_scenario(scenario, family, pcap_path, topology, link, deadline)
+    phases = Phases(result.phases)
+    with phases.timed("judge"):
+        verdict = judge(scenario, result)
+    with phases.timed("pcapng write"):
+        annotate_pcap(scenario, result, verdict)
+    result.phases = phases
     return result, verdict

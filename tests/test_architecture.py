@@ -13,7 +13,8 @@ CORE = ["notation", "pattern", "expect", "claims", "scenario", "segment", "conve
         "ladder", "ladder_svg", "report_html", "pcapng"]
 SHELL = ["netns", "capture", "sockdiag", "peer_agent", "peer", "lab", "runner", "privileges",
          "waiting", "cli", "pytest_plugin", "tshark", "topology", "link_agent",
-         "programs", "userns", "agent_process"]
+         "programs", "userns", "agent_process",
+         "timing"]
 
 
 def _imports(module: str) -> set[str]:
