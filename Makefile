@@ -10,13 +10,16 @@ SYSTEM_TOOLS := ip:iproute2 tcpdump:tcpdump tshark:tshark
 # The suite also renders pcaps/index.html in a real browser.
 test: SYSTEM_TOOLS += chromium:chromium
 
-.PHONY: verify test lint system venv clean
+# Extra arguments for pytest in `make test`, e.g. PYTEST_ARGS="--junitxml=pcaps/junit.xml" (CI).
+PYTEST_ARGS ?=
+
+.PHONY: verify test lint system venv clean docker-verify
 
 verify: system venv
 	$(BIN)/harness verify
 
 test: system venv
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check harness tests
@@ -50,6 +53,14 @@ system:
 	  echo "make: missing system packages:$$missing; install them (apt-get install$$missing) or run make as root"; \
 	  exit 1; \
 	fi
+
+# `make verify` in a container (docker/README.md: why these capabilities, and not --privileged).
+docker-verify:
+	@command -v docker >/dev/null 2>&1 || \
+	  { echo "make: docker-verify needs docker; install it, or run make verify as root"; exit 1; }
+	docker build -f docker/Dockerfile -t tcp-close-harness .
+	docker run --rm --cap-add NET_ADMIN --cap-add NET_RAW --cap-add SYS_ADMIN \
+	  -v "$(CURDIR)/pcaps:/app/pcaps" tcp-close-harness
 
 clean:
 	rm -rf $(VENV) pcaps/*.pcapng pcaps/results.json pcaps/tests .pytest_cache
