@@ -22,8 +22,11 @@ from harness.report_markdown import render_report
 from harness.result import RunResult
 from harness.scenario import CatalogError, Scenario, find, load_catalog, load_file
 from harness.segment import CaptureFileError, read_capture
+from harness.timing import RUN_DEADLINE
 from harness.topology import Link, TopologyError
 from harness.verdict import Verdict
+
+Finished = tuple[Scenario, RunResult, Verdict]
 
 
 class UsageError(Exception):
@@ -68,7 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="match a capture against a pattern")
     check.add_argument("file")
     check.add_argument("--expect", required=True, metavar="PATTERN")
-    check.add_argument("--stream", type=int, help="the connection to check (default: the first)")
+    check.add_argument("--stream", type=int,
+                       help="the connection to check, numbered from 0 as Wireshark's "
+                            "tcp.stream (needed when the capture holds more than one)")
     probe = sub.add_parser("probe", help="run your own server and client programs as the peers, "
                                          "capture them and match a pattern")
     probe.add_argument("--server", required=True, metavar="CMD",
@@ -103,6 +108,12 @@ def _link_options(parser: argparse.ArgumentParser, default: str) -> None:
                         help="impair the veth link with tc netem, e.g. \"delay 20ms loss 1%%\"")
     parser.add_argument("--netem-side", choices=["both", "client", "server"], default="both",
                         help="whose egress the netem qdisc sits on (default: both directions)")
+    parser.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                        help="runs at a time, each in its own namespaces, in worker "
+                             "processes (default: 1; 0 is one per CPU)")
+    parser.add_argument("--deadline", type=float, default=RUN_DEADLINE, metavar="S",
+                        help="seconds a run may take; past it the run is an error, its "
+                             f"capture kept (default: {RUN_DEADLINE:g})")
 
 
 def cmd_list() -> int:
@@ -152,10 +163,14 @@ def _tshark(required: bool) -> str | None:
         return None
 
 
-def _cross_check(done: list[tuple[Scenario, RunResult, Verdict]], tool: str) -> None:
-    """Read every run's pcap back with one tshark and compare each with our listing."""
+def _cross_check(done: Sequence[Finished], tool: str) -> None:
+    """Read every run's pcap back with one tshark and compare each with our listing; each
+    run is charged its share of the time in its `cross-check` phase."""
     from harness.tshark import TsharkError, read_pcaps
 
+    done = [run for run in done if run[1].pcap]  # a lab never built wrote no pcap
+    if not done:
+        return
     began = time.monotonic()
     try:
         views = read_pcaps([result.pcap or "" for _, result, _ in done],
@@ -174,42 +189,74 @@ def _cross_check(done: list[tuple[Scenario, RunResult, Verdict]], tool: str) -> 
             disagree += 1
             print(f"ERROR {sc.id}  {result.family}: {tool} reads {result.pcap} differently:")
             print("\n".join(f"   - {p}" for p in problems), end="\n\n")
+    took = time.monotonic() - began
+    for _, result, _ in done:
+        result.phases["cross-check"] = took / len(done)
     print(f"cross-check: {tool} read {len(views)} pcaps ({sum(map(len, views))} frames) in "
-          f"{time.monotonic() - began:.2f} s; {len(views) - disagree} agree with our listing, "
-          f"{disagree} disagree")
+          f"{took:.2f} s; {len(views) - disagree} agree with our listing, {disagree} disagree")
 
 
-def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
-            family: str = "both", report_path: str | None = None,
-            require_tshark: bool = False, pages: bool = False, topology: str = "loopback",
-            link: Link | None = None) -> int:
-    """Run scenarios, print each story and verdict, cross-check the pcaps with tshark, write
-    results (and with `pages`, REPORT.md and index.html beside them); 0 only if every run
-    passed."""
+def _plan(ids: Sequence[str], pcap_dir: str | None, family: str, topology: str,
+          link: Link | None, deadline: float) -> list:
+    """The runs asked for, checked before anything runs: scenarios, families, topologies."""
+    from harness.batch import Planned
+
     chosen = _choose(ids)
     if link is not None and topology == "loopback":
         raise UsageError("--netem impairs the link between two namespaces: add --topology "
                          "veth (or both)")
-    _writable_folder(pcap_dir, "--pcap-dir")
-    _require_capture()
-    tool = _tshark(require_tshark)
-    from harness.runner import run_and_judge
-
-    plan = [(sc, f, t) for t in _wanted(topology) for sc in chosen for f in sc.families
+    if not deadline > 0:
+        raise UsageError(f"--deadline {deadline:g}: give a positive number of seconds")
+    if pcap_dir is not None:
+        _writable_folder(pcap_dir, "--pcap-dir")
+    plan = [Planned(sc, f, t, Path(pcap_dir) / _pcap_name(sc, f, t) if pcap_dir else None,
+                    link if t == "veth" else None, deadline)
+            for t in _wanted(topology) for sc in chosen for f in sc.families
             if family in ("both", f) and t in sc.topologies]
     if not plan:
         declared = ", ".join(f"{sc.id} ({'/'.join(sc.families)} on "
                              f"{'/'.join(sc.topologies)})" for sc in chosen)
         raise UsageError(f"no run left on {family}, {topology}: the chosen scenarios declare "
                          f"only these: {declared}")
+    return plan
+
+
+def _jobs(jobs: int | None) -> int:
+    from harness.batch import default_jobs
+
+    if not jobs:
+        return default_jobs()
+    if jobs < 0:
+        raise UsageError(f"--jobs {jobs}: give the number of runs at a time (0: one per CPU)")
+    return jobs
+
+
+def _execute(plan: Sequence, jobs: int) -> list[Finished]:
+    """Run the plan, printing each run's story in plan order as soon as it is known."""
+    from harness.batch import execute
+
+    def report(index: int, done: tuple[RunResult, Verdict]) -> None:
+        print(render_run(plan[index].scenario, *done), end="\n\n", flush=True)
+
+    return [(planned.scenario, result, verdict) for planned, (result, verdict)
+            in zip(plan, execute(plan, jobs, report), strict=True)]
+
+
+def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
+            family: str = "both", report_path: str | None = None,
+            require_tshark: bool = False, pages: bool = False, topology: str = "loopback",
+            link: Link | None = None, jobs: int | None = 1,
+            deadline: float = RUN_DEADLINE) -> int:
+    """Run scenarios (jobs at a time), print each story and verdict, cross-check the pcaps
+    with tshark, write results (and with `pages`, REPORT.md and index.html beside them); 0
+    only if every run passed."""
+    plan = _plan(ids, pcap_dir, family, topology, link, deadline)
+    workers = _jobs(jobs)
+    _require_capture()
+    tool = _tshark(require_tshark)
     _check_link(link, topology)
-    root, done = Path.cwd(), []
-    for sc, family, where in plan:
-        result, verdict = run_and_judge(sc, family,
-                                        Path(pcap_dir) / _pcap_name(sc, family, where), where,
-                                        link if where == "veth" else None)
-        print(render_run(sc, result, verdict), end="\n\n", flush=True)
-        done.append((sc, result, verdict))
+    root = Path.cwd()
+    done = _execute(plan, workers)
     if tool:
         _cross_check(done, tool)
     runs = [run_json(sc, result, verdict, root) for sc, result, verdict in done]
@@ -268,23 +315,61 @@ def _write(path: str, text: str) -> None:
 def cmd_show(path: str, stream: int | None, ladder: bool = False) -> int:
     """Print the capture's TCP segments, tcpdump-style (or as a ladder diagram)."""
     segments = read_capture(path)
+    conversations = _tcp_conversations(path, segments)
     if ladder:
-        return _show_ladder(path, segments, stream)
+        return _show_ladder(path, conversations, _one_stream(path, conversations, stream,
+                                                             "draw"))
     if stream is not None:
-        segments = list(pick(split_conversations(segments), stream).segments)
+        segments = list(_one_stream(path, conversations, stream, "list").segments)
     for line in tcpdump_lines(segments):
         print(line)
     return 0
 
 
-def _show_ladder(path: str, segments: list, stream: int | None) -> int:
+def _tcp_conversations(path: str, segments: list) -> list:
+    """The capture's TCP connections; UsageError (one line) when it holds none."""
+    conversations = split_conversations(segments)
+    if conversations:
+        return conversations
+    from harness.segment import count_packets
+
+    count = count_packets(path)
+    held = {0: "no packets at all", 1: "1 packet, not TCP over IPv4 or IPv6"}.get(
+        count, f"{count} packets, none of them TCP over IPv4 or IPv6")
+    raise UsageError(f"{path}: no TCP segments in this capture (it holds {held}); give a "
+                     "capture of TCP traffic, e.g. one written by `tcpdump -w FILE tcp`")
+
+
+def _one_stream(path: str, conversations: Sequence, stream: int | None, doing: str):
+    """The connection --stream names, or the only one; UsageError (one line) when --stream
+    is out of range, or missing while the capture holds several connections."""
+    count = len(conversations)
+    if stream is None and count > 1:
+        listed = ", ".join(f"{conv.index} = {_endpoints(conv)} ({len(conv.segments)} packets)"
+                           for conv in conversations[:5])
+        more = f", … ({count - 5} more)" if count > 5 else ""
+        raise UsageError(f"{path}: {count} TCP connections in this capture; say which to "
+                         f"{doing} with --stream N: {listed}{more}")
+    if stream is not None and not 0 <= stream < count:
+        valid = "0" if count == 1 else f"0 to {count - 1}"
+        held = "1 connection" if count == 1 else f"{count} connections"
+        raise UsageError(f"{path}: --stream {stream} is out of range: the capture holds "
+                         f"{held}, numbered from 0 as in Wireshark's tcp.stream; give "
+                         f"--stream {valid}")
+    return pick(conversations, stream)
+
+
+def _endpoints(conv) -> str:
+    """`10.0.0.1.40000 > 10.0.0.2.80`, client first, as tcpdump writes them."""
+    guess = "" if conv.client_known else " (no SYN seen)"
+    return (f"{conv.client[0]}.{conv.client[1]} > {conv.server[0]}.{conv.server[1]}"
+            f"{guess}")
+
+
+def _show_ladder(path: str, conversations: list, conv) -> int:
     from harness.ladder import ladder_from_capture, render_text
     from harness.pcapng import read_pcapng
 
-    conversations = split_conversations(segments)
-    if not conversations:
-        raise UsageError(f"{path}: no TCP segments in this capture; nothing to draw")
-    conv = pick(conversations, stream)
     try:
         capture = read_pcapng(path)
         comments = {n: list(r.comments) for n, r in enumerate(capture.records, 1)}
@@ -294,8 +379,6 @@ def _show_ladder(path: str, segments: list, stream: int | None) -> int:
     title = f"{path}, stream {conv.index} of {len(conversations)}"
     print(render_text(ladder_from_capture(title, list(conv.segments), comments, conv.client,
                                           section)))
-    if len(conversations) > 1 and stream is None:
-        print(f"(the capture holds {len(conversations)} connections; --stream N draws another)")
     return 0
 
 
@@ -333,10 +416,8 @@ def cmd_report(source: str) -> int:
 def cmd_check(path: str, pattern: str, stream: int | None) -> int:
     """Match one connection of a capture against a pattern: 0 if it matches, 1 if not."""
     compiled = compile_pattern(pattern)
-    conversations = split_conversations(read_capture(path))
-    if not conversations:
-        raise UsageError(f"{path}: no TCP segments in this capture; nothing to check")
-    conv = pick(conversations, stream)
+    conversations = _tcp_conversations(path, read_capture(path))
+    conv = _one_stream(path, conversations, stream, "check")
     client = f"{conv.client[0]}.{conv.client[1]}"
     how = "sent the first SYN" if conv.client_known else "sent the first packet (no SYN seen)"
     print(f"stream {conv.index}: client {client} ({how})")
@@ -478,9 +559,11 @@ def dispatch(args: argparse.Namespace) -> int:
         link = Link(args.netem, args.netem_side) if args.netem else None
         if args.command == "run":
             return cmd_run(args.ids, args.pcap_dir, args.json, args.family, args.report,
-                           topology=args.topology, link=link)
+                           topology=args.topology, link=link, jobs=args.jobs,
+                           deadline=args.deadline)
         return cmd_run([], "pcaps", "pcaps/results.json", args.family, require_tshark=True,
-                       pages=True, topology=args.topology, link=link)
+                       pages=True, topology=args.topology, link=link, jobs=args.jobs,
+                       deadline=args.deadline)
     if args.command == "show":
         return cmd_show(args.file, args.stream, args.ladder)
     if args.command == "report":

@@ -9,19 +9,21 @@ the namespace with its last holder.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.metadata
 import os
 import platform
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.capture import Capture
 from harness.conversation import Conversation, pick, split_conversations
 from harness.listing import tcpdump_lines
 from harness.pattern import Match, compile_pattern
-from harness.pcapng import Interface, Section, write_pcapng
+from harness.pcapng import Interface, Record, Section, as_record, write_pcapng
 from harness.peer import PeerProcess, SocketHandle
 from harness.programs import Program, ProgramError
 from harness.result import CLOSED, Call, RunResult
@@ -49,6 +51,32 @@ def _endpoint(end: tuple[str, int]) -> str:
     return f"[{end[0]}]:{end[1]}" if ":" in end[0] else f"{end[0]}:{end[1]}"
 
 
+@dataclass
+class UnwrittenPcap:
+    """A run's capture, to be written as pcapng once its story is known."""
+
+    path: Path
+    records: list[Record]
+    section: Section
+    interface: Interface
+
+    def write(self, comments: Mapping[int, Sequence[str]] | None = None,
+              told: Sequence[str] = ()) -> None:
+        """Write it, with comments on frames by number (from 1) and told in the section."""
+        comments = comments or {}
+        records = [dataclasses.replace(record, comments=(*record.comments,
+                                                         *comments.get(number, ())))
+                   if number in comments else record
+                   for number, record in enumerate(self.records, 1)]
+        section = dataclasses.replace(self.section, comments=(*self.section.comments, *told))
+        write_pcapng(self.path, records, section, self.interface)
+
+
+def _signal_kill(*peers: PeerProcess) -> None:
+    for peer in peers:
+        peer.signal_kill()
+
+
 class Lab:
     """A client and a server in their own namespace(s), with every packet between them
     captured: both on one namespace's `lo`, or each in its own joined by a veth pair."""
@@ -64,6 +92,7 @@ class Lab:
         self.scenario = scenario
         self.pcap_path = Path(pcap_path) if pcap_path else None
         self.calls: list[Call] = []
+        self.unwritten: UnwrittenPcap | None = None
         self.notes: list[str] = []
         self._segments: list[Segment] = []
         self._dissected = 0  # frames already turned into segments
@@ -97,6 +126,9 @@ class Lab:
             self._stack.callback(server.kill)
             client = PeerProcess(topology.client_ns, "client", self.calls.append)
             self._stack.callback(client.kill)
+            self._stack.callback(_signal_kill, server, client)  # both die at once, then reaped
+            server.wait_ready()
+            client.wait_ready()
         host = topology.server_ip(self.family)
         self.server = SocketHandle(server, "server", self.family, SERVER_PORT, host)
         self.client = SocketHandle(client, "client", self.family, SERVER_PORT, host)
@@ -260,8 +292,9 @@ class Lab:
             except WaitTimeout as exc:
                 self.notes.append(str(exc))
 
-    def finish(self) -> RunResult:
-        """Stop the capture (draining it), read the final states, write the pcap."""
+    def finish(self, write: bool = True) -> RunResult:
+        """Stop the capture (draining it), read the final states, write the pcap (or, with
+        write=False, leave it in `self.unwritten` to be written once with its story)."""
         with self.phases.timed("drain"):
             states = {side: self._state_json(side) for side in ("client", "server")}
             frames = self._capture.stop()
@@ -279,9 +312,12 @@ class Lab:
                 result.error = (f"the kernel dropped {stats.kernel_drops} packets before the "
                                 "capture read them; the listing is incomplete")
         if self.pcap_path is not None:
-            with self.phases.timed("pcapng write"):
-                write_pcapng(self.pcap_path, frames, *self._pcap_header())
+            self.unwritten = UnwrittenPcap(self.pcap_path, [as_record(f) for f in frames],
+                                           *self._pcap_header())
             result.pcap = str(self.pcap_path)
+            if write:
+                with self.phases.timed("pcapng write"):
+                    self.unwritten.write()
         return result
 
     def _state_json(self, side: str) -> dict:

@@ -40,11 +40,11 @@ class PeerProcess:
         self._sel = selectors.DefaultSelector()
         self._sel.register(self._proc.stdout, selectors.EVENT_READ)
         self._buffer = b""
-        try:
-            self.pid = int(self._read(20.0, "start")["ready"])
-        except BaseException:
-            self.kill()
-            raise
+        self.pid = self._proc.pid
+
+    def wait_ready(self, within: float = 20.0) -> None:
+        """Wait until the agent has joined its namespace and said so; PeerError if not."""
+        self._read(within, "start")
 
     def _read(self, timeout: float, what: str) -> dict[str, Any]:
         end = time.monotonic() + timeout
@@ -65,8 +65,12 @@ class PeerProcess:
         """Run one call in the peer and return its outcome (also recorded for the run)."""
         command = {"op": op, "args": {"name": sock, **args}, "deadline": deadline,
                    "timeout": timeout}
-        self._proc.stdin.write((json.dumps(command) + "\n").encode())
-        self._proc.stdin.flush()
+        try:
+            self._proc.stdin.write((json.dumps(command) + "\n").encode())
+            self._proc.stdin.flush()
+        except (BrokenPipeError, ValueError):  # ValueError: the pipe was closed by kill()
+            raise PeerError(f"{self.name}: the peer process has ended "
+                            f"({self._ending()}), so {sock}.{op}() cannot run") from None
         wait = (deadline if deadline is not None else timeout) + REPLY_MARGIN
         if self.until is not None and self.until - time.monotonic() < wait:
             try:
@@ -104,6 +108,12 @@ class PeerProcess:
         self._record(call)
         return call
 
+    def _ending(self) -> str:
+        code = self._proc.poll()
+        if code is None:
+            return "it is still running but stopped reading"
+        return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+
     def alive(self) -> bool:
         """True while the process runs."""
         return self._proc.poll() is None
@@ -112,10 +122,14 @@ class PeerProcess:
         """Wait for the process to end by itself and return its exit code."""
         return self._proc.wait(timeout)
 
-    def kill(self) -> None:
-        """End the process now (SIGKILL) and reap it."""
+    def signal_kill(self) -> None:
+        """Send SIGKILL unless the process has ended; kill() then reaps it."""
         if self._proc.poll() is None:
             self._proc.send_signal(signal.SIGKILL)
+
+    def kill(self) -> None:
+        """End the process now (SIGKILL) and reap it."""
+        self.signal_kill()
         self._proc.wait()
         self._sel.close()
         for pipe in (self._proc.stdin, self._proc.stdout):

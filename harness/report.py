@@ -162,6 +162,7 @@ def run_json(scenario: Scenario, result: RunResult, verdict: Verdict, root: Path
         "match": _match_json(verdict),
         "states": result.states,
         "capture": result.capture,
+        "phases": {name: round(seconds, 6) for name, seconds in result.phases.items()},
         "claims": [outcome.to_json() for outcome in verdict.claims],
         **({"crosscheck": verdict.crosscheck} if verdict.crosscheck is not None else {}),
         "story": render_run(scenario, result, verdict).splitlines(),

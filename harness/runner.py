@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from typing import Any
 
 from harness.annotate import frame_comments
 from harness.capture import CaptureError
-from harness.lab import Lab
+from harness.lab import Lab, UnwrittenPcap
 from harness.netns import NamespaceError
-from harness.pcapng import read_pcapng, write_pcapng
 from harness.peer import PeerError, SocketHandle
 from harness.result import Call, RunResult
 from harness.scenario import Scenario, Step
-from harness.timing import Phases
+from harness.timing import RUN_DEADLINE, Phases
 from harness.topology import Link, TopologyError
 from harness.verdict import Verdict, judge
 from harness.waiting import WaitTimeout
@@ -104,10 +102,6 @@ _CALLS = {
 }
 
 
-#: Seconds a run may take, steps to teardown, unless told otherwise.
-RUN_DEADLINE = 60.0
-
-
 def run_scenario(scenario: Scenario, family: str = "ipv4",
                  pcap_path: str | os.PathLike | None = None, topology: str = "loopback",
                  link: Link | None = None, deadline: float = RUN_DEADLINE) -> RunResult:
@@ -117,6 +111,39 @@ def run_scenario(scenario: Scenario, family: str = "ipv4",
     call that hung past its timeout, the run's deadline passed) ends early with `error` set
     and the capture up to then kept; what the kernel returned is never an error.
     """
+    result, pcap = _run(scenario, family, pcap_path, topology, link, deadline)
+    if pcap is not None:
+        with Phases.of(result).timed("pcapng write"):
+            pcap.write()
+    return result
+
+
+def run_and_judge(scenario: Scenario, family: str = "ipv4",
+                  pcap_path: str | os.PathLike | None = None, topology: str = "loopback",
+                  link: Link | None = None, deadline: float = RUN_DEADLINE
+                  ) -> tuple[RunResult, Verdict]:
+    """Run a scenario, judge it, and write its pcap with the story told in it: each
+    packet's steps and pattern place as packet comments, the verdict as section comments."""
+    result, pcap = _run(scenario, family, pcap_path, topology, link, deadline)
+    phases = Phases.of(result)
+    try:
+        with phases.timed("judge"):
+            verdict = judge(scenario, result)
+    except BaseException:
+        if pcap is not None:
+            pcap.write()  # the capture is kept even when judging it fails
+        raise
+    if pcap is not None:
+        with phases.timed("pcapng write"):
+            told = [f"{scenario.title}", f"pattern: {scenario.pattern}",
+                    f"verdict: {verdict.status.upper()}", *(f"- {r}" for r in verdict.reasons)]
+            pcap.write(frame_comments(result, verdict.match), told)
+    return result, verdict
+
+
+def _run(scenario: Scenario, family: str, pcap_path: str | os.PathLike | None,
+         topology: str, link: Link | None, deadline: float
+         ) -> tuple[RunResult, UnwrittenPcap | None]:
     if scenario.link:  # the scenario's own link, which it needs, wins over a user's
         link = Link(**scenario.link)
     try:
@@ -124,12 +151,12 @@ def run_scenario(scenario: Scenario, family: str = "ipv4",
                   link=link)
     except Exception as exc:  # any failure to build is this run's error
         return RunResult(scenario=scenario.id, family=family, topology=topology,
-                         error=f"the lab could not be built: {_one_line(exc)}")
+                         error=f"the lab could not be built: {_one_line(exc)}"), None
     with lab:
         result = _run_steps(lab, scenario, time.monotonic() + deadline, deadline)
         teardown = time.perf_counter()
     result.phases["teardown"] = time.perf_counter() - teardown
-    return result
+    return result, lab.unwritten
 
 
 def _run_steps(lab: Lab, scenario: Scenario, end: float, deadline: float) -> RunResult:
@@ -155,7 +182,7 @@ def _run_steps(lab: Lab, scenario: Scenario, end: float, deadline: float) -> Run
     if error is None:
         with lab.phases.timed("drain"):
             lab.wait_pattern(scenario.pattern)
-    result = lab.finish()
+    result = lab.finish(write=False)
     result.error = result.error or error
     return result
 
@@ -164,35 +191,3 @@ def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     known = (NamespaceError, TopologyError, CaptureError, PeerError, OSError)
     return text if isinstance(exc, known) else f"{type(exc).__name__}: {text}"
-
-
-def annotate_pcap(scenario: Scenario, result: RunResult, verdict: Verdict) -> None:
-    """Write the run's story into its pcapng: each packet's steps and pattern place as packet
-    comments, the verdict as section comments."""
-    if not result.pcap:
-        return
-    capture = read_pcapng(result.pcap)
-    comments = frame_comments(result, verdict.match)
-    records = [dataclasses.replace(record, comments=(*record.comments,
-                                                     *comments.get(number, ())))
-               for number, record in enumerate(capture.records, 1)]
-    told = [f"{scenario.title}", f"pattern: {scenario.pattern}",
-            f"verdict: {verdict.status.upper()}", *(f"- {r}" for r in verdict.reasons)]
-    section = dataclasses.replace(capture.section,
-                                  comments=(*capture.section.comments, *told))
-    write_pcapng(result.pcap, records, section, capture.interfaces[0])
-
-
-def run_and_judge(scenario: Scenario, family: str = "ipv4",
-                  pcap_path: str | os.PathLike | None = None, topology: str = "loopback",
-                  link: Link | None = None, deadline: float = RUN_DEADLINE
-                  ) -> tuple[RunResult, Verdict]:
-    """Run a scenario, judge it, and tell the story in its pcap."""
-    result = run_scenario(scenario, family, pcap_path, topology, link, deadline)
-    phases = Phases(result.phases)
-    with phases.timed("judge"):
-        verdict = judge(scenario, result)
-    with phases.timed("pcapng write"):
-        annotate_pcap(scenario, result, verdict)
-    result.phases = phases
-    return result, verdict

@@ -20,6 +20,7 @@ from scapy.utils import PcapReader
 __all__ = [
     "CaptureFileError",
     "Segment",
+    "count_packets",
     "packets_to_segments",
     "read_capture",
     "segment_from_packet",
@@ -37,6 +38,8 @@ _PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_CAPLEN = 0x40000  # libpcap's MAXIMUM_SNAPLEN: anything larger is a corrupt record
 _MAX_BLOCK = 0x1000000  # libpcap's initial pcapng block limit (16 MiB): larger is corrupt
+_PCAPNG_PACKET_BLOCKS = (2, 3, 6)  # obsolete Packet, Simple Packet, Enhanced Packet Block
+_HEADERS = ("the file header", "a section header")  # what a file opens with
 
 
 class CaptureFileError(Exception):
@@ -162,11 +165,18 @@ def _address(family: str, text: str) -> str:
     return socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, text))
 
 
+def count_packets(path: str | os.PathLike[str]) -> int:
+    """How many packets (of any protocol) a pcap or pcapng file holds; CaptureFileError as
+    read_capture."""
+    return _check_capture_file(os.fspath(path))
+
+
 # --- capture files ---------------------------------------------------------------------
 
 
-def _check_capture_file(name: str) -> None:
-    """Raise CaptureFileError unless ``name`` is a complete pcap or pcapng file."""
+def _check_capture_file(name: str) -> int:
+    """The number of packet records in ``name``; CaptureFileError unless it is a complete
+    pcap or pcapng file."""
     try:
         if os.path.isdir(name):
             raise IsADirectoryError(21, "Is a directory", name)
@@ -178,26 +188,26 @@ def _check_capture_file(name: str) -> None:
                     "so capture again"
                 )
             raw.seek(0)
-            _check_stream(name, raw, head)
+            return _check_stream(name, raw, head)
     except OSError as exc:
         raise CaptureFileError(_os_message(name, exc)) from None
 
 
-def _check_stream(name: str, raw: BinaryIO, head: bytes) -> None:
-    """Check the structure of an open capture file, looking through gzip if present."""
+def _check_stream(name: str, raw: BinaryIO, head: bytes) -> int:
+    """Check the structure of an open capture file, looking through gzip if present; the
+    number of packet records."""
     if head[:2] != _GZIP_MAGIC:
-        _check_records(name, raw)
-        return
+        return _check_records(_Reader(name, raw))
     try:
         with gzip.GzipFile(fileobj=raw) as unpacked:
-            _check_records(name, unpacked)
+            return _check_records(_Reader(name, unpacked, gzipped=True))
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise CaptureFileError(_corrupt(name, f"bad gzip data: {exc}")) from None
 
 
-def _check_records(name: str, stream: BinaryIO) -> None:
-    """Walk every record of a pcap or pcapng stream, refusing truncation and corruption."""
-    reader = _Reader(name, stream)
+def _check_records(reader: _Reader) -> int:
+    """Walk every record of a pcap or pcapng stream, refusing truncation and corruption; the
+    number of packet records."""
     magic = reader.take(4, "the file header")
     if magic in _PCAP_MAGICS:
         _check_pcap(reader, _PCAP_MAGICS[magic])
@@ -205,9 +215,10 @@ def _check_records(name: str, stream: BinaryIO) -> None:
         _check_pcapng(reader)
     else:
         raise CaptureFileError(
-            f"{name}: not a pcap or pcapng capture file; give a file written by "
+            f"{reader.name}: not a pcap or pcapng capture file; give a file written by "
             "tcpdump -w, dumpcap, Wireshark or scapy"
         )
+    return reader.packets
 
 
 def _check_pcap(reader: _Reader, endian: str) -> None:
@@ -219,6 +230,7 @@ def _check_pcap(reader: _Reader, endian: str) -> None:
         if caplen > _MAX_CAPLEN:
             raise reader.corrupt(f"packet record claims {caplen} captured bytes")
         reader.take(caplen, "a packet's data")
+        reader.packets += 1
 
 
 def _check_pcapng(reader: _Reader) -> None:
@@ -226,6 +238,8 @@ def _check_pcapng(reader: _Reader) -> None:
     block_type, endian = _PCAPNG_SHB, "<"
     while True:
         endian = _check_block(reader, block_type, endian)
+        if struct.unpack(endian + "I", block_type)[0] in _PCAPNG_PACKET_BLOCKS:
+            reader.packets += 1
         if not reader.more():
             return
         block_type = reader.take(4, "a block header")
@@ -260,21 +274,34 @@ def _byte_order(reader: _Reader, magic: bytes) -> str:
 class _Reader:
     """Sequential reads from a capture stream that report truncation as CaptureFileError."""
 
-    def __init__(self, name: str, stream: BinaryIO) -> None:
+    def __init__(self, name: str, stream: BinaryIO, gzipped: bool = False) -> None:
         self.name = name
         self.stream = stream
         self.offset = 0
+        self.packets = 0  # whole packet records walked so far
+        self.gzipped = gzipped
 
     def take(self, count: int, what: str) -> bytes:
         """Exactly ``count`` bytes, or CaptureFileError saying where the file stops."""
         data = self.stream.read(count)
         self.offset += len(data)
         if len(data) < count:
-            raise CaptureFileError(
-                f"{self.name}: the capture file is truncated (it ends inside {what} at "
-                f"byte {self.offset}); the capture was cut short, so capture again"
-            )
+            raise self.truncated(what)
         return data
+
+    def truncated(self, what: str) -> CaptureFileError:
+        """The one-line refusal of a file that stops inside ``what``, with what was whole."""
+        where = f"byte {self.offset}" + (" of its gunzipped data" if self.gzipped else "")
+        if what in _HEADERS and not self.packets:
+            story = f"it ends inside {what}, before any packet"
+        else:
+            whole = {0: "no packet before it is", 1: "the 1 packet before it is"}.get(
+                self.packets, f"the {self.packets} packets before it are")
+            story = f"it ends inside {what}, so the last record is incomplete; {whole} whole"
+        return CaptureFileError(
+            f"{self.name}: the capture file is truncated at {where}: {story}; the capture "
+            "was cut short or is still being written: let it finish, or capture again"
+        )
 
     def more(self) -> bool:
         """Whether any byte is left to read."""

@@ -11,6 +11,9 @@ from collections.abc import Iterator
 PHASES = ("namespace", "capture start", "peers start", "exchange", "drain", "judge",
           "pcapng write", "teardown", "cross-check")
 
+#: Seconds a run may take, steps to teardown, unless told otherwise.
+RUN_DEADLINE = 60.0
+
 
 class Phases(dict[str, float]):
     """Seconds spent per phase; a phase timed twice adds up."""
@@ -23,6 +26,15 @@ class Phases(dict[str, float]):
             yield
         finally:
             self[name] = self.get(name, 0.0) + time.perf_counter() - began
+
+    @classmethod
+    def of(cls, holder: object) -> Phases:
+        """holder.phases, made a Phases (and stored back) if it is a plain dict."""
+        phases = holder.phases  # type: ignore[attr-defined]
+        if not isinstance(phases, cls):
+            phases = cls(phases)
+            holder.phases = phases  # type: ignore[attr-defined]
+        return phases
 
     def overhead(self) -> float:
         """Everything but the exchange: what the harness itself costs a run."""

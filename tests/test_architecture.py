@@ -13,8 +13,7 @@ CORE = ["notation", "pattern", "expect", "claims", "scenario", "segment", "conve
         "ladder", "ladder_svg", "report_html", "pcapng"]
 SHELL = ["netns", "capture", "sockdiag", "peer_agent", "peer", "lab", "runner", "privileges",
          "waiting", "cli", "pytest_plugin", "tshark", "topology", "link_agent",
-         "programs", "userns", "agent_process",
-         "timing"]
+         "programs", "userns", "agent_process", "timing", "batch"]
 
 
 def _imports(module: str) -> set[str]:

@@ -23,9 +23,8 @@ from harness.verdict import Verdict
 
 pytestmark = pytest.mark.capture
 
-RUNS = [(sc, family, where) for sc in load_catalog() for family in sc.families
-        for where in sc.topologies]
-IDS = [f"{sc.id}-{family}-{where}" for sc, family, where in RUNS]
+RUNS = [pytest.param(sc, family, where, id=f"{sc.id}-{family}-{where}")
+        for sc in load_catalog() for family in sc.families for where in sc.topologies]
 _TCPDUMP_LINE = re.compile(
     r"^\S+ IP6? (?P<src>\S+)\.(?P<sport>\d+) > (?P<dst>\S+)\.(?P<dport>\d+): "
     r"Flags \[(?P<flags>[^\]]+)\]")
@@ -48,11 +47,17 @@ def pcap_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("catalog-pcaps")
 
 
-@pytest.mark.parametrize(("sc", "family", "where"), RUNS, ids=IDS)
-def test_scenario_passes(sc: Scenario, family: str, where: str, pcap_folder: Path) -> None:
+@pytest.mark.parametrize(("sc", "family", "where"), RUNS)
+def test_scenario(sc: Scenario, family: str, where: str, pcap_folder: Path) -> None:
+    """The run passes, tcpdump reads its pcap as we do, and the pcap tells its story.
+
+    One test per run, not three: under xdist, tests sharing a run could land on different
+    workers and each would run the scenario again."""
     result, verdict = _run(sc, family, pcap_folder, where)
     assert result.topology == where
     assert verdict.status == "pass", render_run(sc, result, verdict)
+    _tcpdump_reads_the_same_packets_from_the_pcap(result, verdict)
+    _the_pcap_tells_the_whole_story(result, verdict, where)
 
 
 def _tcpdump_tokens(pcap: str) -> list[str]:
@@ -67,14 +72,11 @@ def _tcpdump_tokens(pcap: str) -> list[str]:
     return tokens
 
 
-@pytest.mark.parametrize(("sc", "family", "where"), RUNS, ids=IDS)
-def test_tcpdump_reads_the_same_packets_from_the_pcap(sc: Scenario, family: str, where: str,
-                                                      pcap_folder: Path) -> None:
+def _tcpdump_reads_the_same_packets_from_the_pcap(result: RunResult, verdict: Verdict) -> None:
     from harness.privileges import missing_tool
 
     if missing_tool("tcpdump"):
         refuse(missing_tool("tcpdump") or "")
-    result, verdict = _run(sc, family, pcap_folder, where)
     assert result.pcap and verdict.match is not None
     theirs = _tcpdump_tokens(result.pcap)
     ours = [token(">" if seg.dport == SERVER_PORT else "<", seg.flags) for seg in result.segments]
@@ -85,12 +87,9 @@ def test_tcpdump_reads_the_same_packets_from_the_pcap(sc: Scenario, family: str,
     assert len(theirs) == result.capture["frames"]  # no packet missing, none twice
 
 
-@pytest.mark.parametrize(("sc", "family", "where"), RUNS, ids=IDS)
-def test_the_pcap_tells_the_whole_story(sc: Scenario, family: str, where: str,
-                                        pcap_folder: Path) -> None:
+def _the_pcap_tells_the_whole_story(result: RunResult, verdict: Verdict, where: str) -> None:
     """Every step is written on a packet (the one it sent, or the next one), every packet
     says where it stands in the pattern, and the section header says where and what ran."""
-    result, verdict = _run(sc, family, pcap_folder, where)
     assert result.pcap
     capture = read_pcapng(result.pcap)
     assert capture.section.os.startswith("Linux ") and "tcp-close-harness" in (

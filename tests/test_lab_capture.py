@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from harness.lab import Lab
@@ -127,12 +129,14 @@ def test_veth_lab_captures_each_tcp_packet_once_and_nothing_else(family: str) ->
 
 
 def _link_agents() -> list[int]:
+    """This process's link agents (another test's, running beside us, are not ours)."""
     from pathlib import Path
 
-    found = []
+    found, ours = [], f"--parent\0{os.getpid()}\0".encode()
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and b"harness.link_agent" in (entry / "cmdline").read_bytes():
+            cmdline = (entry / "cmdline").read_bytes() if entry.name.isdigit() else b""
+            if b"harness.link_agent" in cmdline and ours in cmdline:
                 stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
                 found += [int(entry.name)] if stat != "Z" else []
         except OSError:
