@@ -10,19 +10,31 @@ SYSTEM_TOOLS := ip:iproute2 tcpdump:tcpdump tshark:tshark
 # The suite also renders pcaps/index.html in a real browser.
 test: SYSTEM_TOOLS += chromium:chromium
 
+# Runs at a time in `make verify` and `make soak`, each in its own namespaces.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
 # Extra arguments for pytest in `make test`, e.g. PYTEST_ARGS="--junitxml=pcaps/junit.xml" (CI).
 PYTEST_ARGS ?=
 
-.PHONY: verify test lint system venv clean docker-verify
+.PHONY: verify test lint system venv clean docker-verify bench soak
 
 verify: system venv
-	$(BIN)/harness verify
+	$(BIN)/harness verify --jobs $(JOBS)
 
 test: system venv
 	$(BIN)/pytest -n auto $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check harness tests
+	$(BIN)/ruff check harness tests bench
+
+# The harness against a shell baseline (bench/baseline.sh), phase by phase: bench/results.json.
+bench: system venv
+	$(BIN)/python bench/bench.py
+
+# The whole catalog N times (CI: N=5); any verdict that changed between rounds fails it.
+N ?= 200
+soak: system venv
+	$(BIN)/harness soak --rounds $(N) --jobs $(JOBS)
 
 venv: $(STAMP)
 

@@ -57,6 +57,16 @@ def _parser() -> argparse.ArgumentParser:
                                            "results.json, REPORT.md (what `make verify` runs)")
     verify.add_argument("--family", choices=["ipv4", "ipv6", "both"], default="both")
     _link_options(verify, "both")
+    soak = sub.add_parser("soak", help="run the catalog N times and report any verdict that "
+                                       "changed between rounds (flakes)")
+    soak.add_argument("ids", nargs="*", metavar="ID", help="scenarios (default: all)")
+    soak.add_argument("--rounds", "-n", type=int, default=200, metavar="N",
+                      help="how many times to run them (default: 200)")
+    soak.add_argument("--family", choices=["ipv4", "ipv6", "both"], default="both")
+    soak.add_argument("--pcap-dir", default="pcaps/soak",
+                      help="where the pcaps of runs that did not pass go, one per round "
+                           "(pcaps/soak), with soak.json")
+    _link_options(soak, "both")
     show = sub.add_parser("show", help="list a pcap/pcapng the way `tcpdump -n -r` does")
     show.add_argument("file")
     show.add_argument("--stream", type=int, help="only this connection (0 is the first)")
@@ -273,6 +283,62 @@ def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
         print(f"report: {report_path}")
     print(summary_line(statuses))
     return 0 if statuses and all(s == "pass" for s in statuses) else 1
+
+
+def cmd_soak(ids: Sequence[str], rounds: int, pcap_dir: str, family: str = "both",
+             topology: str = "both", link: Link | None = None, jobs: int | None = 1,
+             deadline: float = RUN_DEADLINE) -> int:
+    """Run the chosen scenarios `rounds` times; 0 only if no verdict changed between rounds
+    and every run passed. The pcaps of runs that did not pass are kept, one per round."""
+    from harness.flakes import always_failing, changed_verdicts, changed_wires
+
+    if rounds < 1:
+        raise UsageError(f"--rounds {rounds}: give 1 or more")
+    plan = _plan(ids, pcap_dir, family, topology, link, deadline)
+    workers = _jobs(jobs)
+    _require_capture()
+    _check_link(link, topology)
+    seen = []
+    for number in range(1, rounds + 1):
+        seen.append(_soak_round(plan, workers, Path(pcap_dir), number))
+        statuses = [o.status for o in seen[-1].values()]
+        print(f"round {number}/{rounds}: {summary_line(statuses)}", flush=True)
+    changed, failing = changed_verdicts(seen), always_failing(seen)
+    document = {"rounds": rounds, "runs": len(plan), "kernel": platform.release(),
+                "changed": [{"run": c.run, "verdicts": list(c.statuses)} for c in changed],
+                "never passed": failing, "passed with other packets": changed_wires(seen)}
+    _write(str(Path(pcap_dir) / "soak.json"), json.dumps(document, indent=2) + "\n")
+    for found in changed:
+        print(f"CHANGED {found.describe()}")
+    for run in failing:
+        print(f"NEVER PASSED {run}")
+    for run in document["passed with other packets"]:
+        print(f"note: {run} passed every round, not always with the same packets")
+    print(f"soak: {rounds} rounds of {len(plan)} runs: {len(changed)} changed verdicts, "
+          f"{len(failing)} runs that never passed (details: {pcap_dir}/soak.json)")
+    return 0 if not changed and not failing else 1
+
+
+def _soak_round(plan: Sequence, jobs: int, folder: Path, number: int) -> dict:
+    """One round, its pcaps in a scratch folder; those of runs that did not pass are kept."""
+    import dataclasses
+    import shutil
+    import tempfile
+
+    from harness.batch import execute
+    from harness.flakes import Outcome
+
+    found = {}
+    with tempfile.TemporaryDirectory(prefix="harness-soak-") as scratch:
+        moved = [dataclasses.replace(p, pcap=Path(scratch) / p.pcap.name) for p in plan]
+        for planned, (result, verdict) in zip(moved, execute(moved, jobs), strict=True):
+            key = f"{planned.scenario.id} {planned.family} {planned.topology}"
+            observed = " ".join(verdict.match.observed) if verdict.match else ""
+            found[key] = Outcome(verdict.status, observed, "; ".join(verdict.reasons))
+            if verdict.status != "pass" and result.pcap:
+                kept = folder / f"{Path(result.pcap).stem}-round{number}.pcapng"
+                shutil.move(result.pcap, kept)
+    return found
 
 
 def _writable_folder(folder: str, what: str) -> None:
@@ -564,6 +630,10 @@ def dispatch(args: argparse.Namespace) -> int:
         return cmd_run([], "pcaps", "pcaps/results.json", args.family, require_tshark=True,
                        pages=True, topology=args.topology, link=link, jobs=args.jobs,
                        deadline=args.deadline)
+    if args.command == "soak":
+        return cmd_soak(args.ids, args.rounds, args.pcap_dir, args.family, args.topology,
+                        Link(args.netem, args.netem_side) if args.netem else None, args.jobs,
+                        args.deadline)
     if args.command == "show":
         return cmd_show(args.file, args.stream, args.ladder)
     if args.command == "report":

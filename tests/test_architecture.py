@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "harness"
 CORE = ["notation", "pattern", "expect", "claims", "scenario", "segment", "conversation",
         "listing", "result", "verdict", "report", "report_markdown", "crosscheck", "annotate",
-        "ladder", "ladder_svg", "report_html", "pcapng"]
+        "ladder", "ladder_svg", "report_html", "pcapng", "flakes"]
 SHELL = ["netns", "capture", "sockdiag", "peer_agent", "peer", "lab", "runner", "privileges",
          "waiting", "cli", "pytest_plugin", "tshark", "topology", "link_agent",
          "programs", "userns", "agent_process", "timing", "batch"]

@@ -103,3 +103,26 @@ def test_runs_in_parallel_find_what_runs_one_after_another_find(tmp_path: Path) 
         found[jobs] = [_essence(run) for run in json.loads(out.read_text())["runs"]]
     assert found["1"] == found["2"]
     assert len(found["2"]) == 10
+
+
+def test_soak_reports_steady_rounds_and_keeps_the_pcaps_of_runs_that_never_passed(
+        tmp_path: Path, capsys) -> None:
+    code = main(["soak", HUNG, "default-close", "--rounds", "2", "--family", "ipv4",
+                 "--topology", "loopback", "--deadline", "0.5", "--pcap-dir", str(tmp_path),
+                 "--jobs", "2"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "round 2/2: 1 passed, 0 failed, 1 error" in out
+    assert "NEVER PASSED hung-recv ipv4 loopback" in out
+    assert "0 changed verdicts, 1 runs that never passed" in out
+    document = json.loads((tmp_path / "soak.json").read_text())
+    assert document["changed"] == [] and document["never passed"] == ["hung-recv ipv4 loopback"]
+    assert sorted(p.name for p in tmp_path.glob("*.pcapng")) == [
+        "hung-recv-ipv4-round1.pcapng", "hung-recv-ipv4-round2.pcapng"]
+
+
+def test_soak_passes_when_every_round_passes(tmp_path: Path, capsys) -> None:
+    code = main(["soak", "linger-abort-server", "--rounds", "2", "--topology", "loopback",
+                 "--pcap-dir", str(tmp_path)])
+    assert code == 0, capsys.readouterr().out
+    assert not list(tmp_path.glob("*.pcapng"))  # only runs that did not pass keep theirs
