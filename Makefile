@@ -75,4 +75,4 @@ docker-verify:
 	  -v "$(CURDIR)/pcaps:/app/pcaps" tcp-close-harness
 
 clean:
-	rm -rf $(VENV) pcaps/*.pcapng pcaps/results.json pcaps/tests .pytest_cache
+	rm -rf $(VENV) pcaps/*.pcapng pcaps/results.json pcaps/tests pcaps/soak .pytest_cache

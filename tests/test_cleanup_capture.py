@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from procfs import namespaces_in_use
 
 from harness.lab import Lab
 from harness.waiting import wait_until
@@ -28,24 +29,6 @@ with Lab() as lab:
 """
 
 
-def _namespaces_in_use() -> set[int]:
-    """Inodes of every network namespace a process or an open fd holds right now."""
-    found: set[int] = set()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        paths = [f"/proc/{pid}/ns/net"]
-        try:
-            paths += [f"/proc/{pid}/fd/{fd}" for fd in os.listdir(f"/proc/{pid}/fd")]
-        except OSError:
-            continue  # the process ended while we looked
-        for path in paths:
-            try:
-                if os.readlink(path).startswith("net:["):
-                    found.add(os.stat(path).st_ino)
-            except OSError:
-                continue
-    return found
-
-
 def _gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -59,9 +42,9 @@ def test_a_closed_lab_leaves_no_process_and_no_namespace() -> None:
     with Lab() as lab:
         pids = [lab.server.process.pid, lab.client.process.pid]
         inode = lab.namespace_inode
-        assert inode in _namespaces_in_use()
+        assert inode in namespaces_in_use()
     assert all(_gone(pid) for pid in pids)
-    assert inode not in _namespaces_in_use()
+    assert inode not in namespaces_in_use()
 
 
 def _start_child() -> tuple[subprocess.Popen, dict]:
@@ -75,12 +58,12 @@ def _start_child() -> tuple[subprocess.Popen, dict]:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])
 def test_an_interrupted_run_leaves_nothing(sig: signal.Signals) -> None:
     proc, made = _start_child()
-    assert made["ns"] in _namespaces_in_use()
+    assert made["ns"] in namespaces_in_use()
     proc.send_signal(sig)
     proc.wait(timeout=10)
     wait_until(lambda: all(_gone(pid) for pid in made["pids"]), 5.0,
                "the peer processes to be gone")
-    wait_until(lambda: made["ns"] not in _namespaces_in_use(), 5.0,
+    wait_until(lambda: made["ns"] not in namespaces_in_use(), 5.0,
                "the namespace to be gone")
 
 

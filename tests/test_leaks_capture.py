@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from procfs import namespaces_in_use
 
 from harness.waiting import wait_until
 
@@ -27,24 +28,6 @@ pytestmark = pytest.mark.capture
 
 ROOT = Path(__file__).resolve().parent.parent
 HUNG = str(ROOT / "tests" / "scenarios" / "hung-recv.toml")
-
-
-def _namespaces_in_use() -> set[int]:
-    """Inodes of every network namespace a process or an open descriptor holds now."""
-    found: set[int] = set()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        paths = [f"/proc/{pid}/ns/net"]
-        try:
-            paths += [f"/proc/{pid}/fd/{fd}" for fd in os.listdir(f"/proc/{pid}/fd")]
-        except OSError:
-            continue  # it ended while we looked
-        for path in paths:
-            try:
-                if os.readlink(path).startswith("net:["):
-                    found.add(os.stat(path).st_ino)
-            except OSError:
-                continue
-    return found
 
 
 def _root_state() -> dict[str, object]:
@@ -127,7 +110,7 @@ class Run:
     def assert_nothing_left(self, before: dict[str, object]) -> None:
         wait_until(lambda: not self.tagged(), 10.0, "every process of the run to be gone")
         assert self.namespaces, "the test never saw the run's namespaces"
-        wait_until(lambda: not self.namespaces & _namespaces_in_use(), 10.0,
+        wait_until(lambda: not self.namespaces & namespaces_in_use(), 10.0,
                    "the run's namespaces to be released")
         assert _root_state() == before
 
