@@ -234,8 +234,3 @@ class _Closer:
 
 _closer = _Closer()
 atexit.register(_closer.flush)
-
-
-def flush_closes(within: float = 10.0) -> bool:
-    """Wait until every capture closed so far has released its packet socket."""
-    return _closer.flush(within)

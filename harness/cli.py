@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -321,10 +324,6 @@ def cmd_soak(ids: Sequence[str], rounds: int, pcap_dir: str, family: str = "both
 
 def _soak_round(plan: Sequence, jobs: int, folder: Path, number: int) -> dict:
     """One round, its pcaps in a scratch folder; those of runs that did not pass are kept."""
-    import dataclasses
-    import shutil
-    import tempfile
-
     from harness.batch import execute
     from harness.flakes import Outcome
 

@@ -118,10 +118,6 @@ class PeerProcess:
         """True while the process runs."""
         return self._proc.poll() is None
 
-    def wait_exit(self, timeout: float = 5.0) -> int:
-        """Wait for the process to end by itself and return its exit code."""
-        return self._proc.wait(timeout)
-
     def signal_kill(self) -> None:
         """Send SIGKILL unless the process has ended; kill() then reaps it."""
         if self._proc.poll() is None:

@@ -35,7 +35,3 @@ class Phases(dict[str, float]):
             phases = cls(phases)
             holder.phases = phases  # type: ignore[attr-defined]
         return phases
-
-    def overhead(self) -> float:
-        """Everything but the exchange: what the harness itself costs a run."""
-        return sum(seconds for name, seconds in self.items() if name != "exchange")
