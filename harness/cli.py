@@ -16,18 +16,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from harness.conversation import pick, split_conversations
-from harness.crosscheck import connection_keys, cross_check_verdict
-from harness.listing import tcpdump_lines
-from harness.pattern import PatternError, compile_pattern
-from harness.report import render_run, results_json, run_json, summary_line
-from harness.report_markdown import render_report
-from harness.result import RunResult
-from harness.scenario import CatalogError, Scenario, find, load_catalog, load_file
-from harness.segment import CaptureFileError, read_capture
-from harness.timing import RUN_DEADLINE
-from harness.topology import Link, TopologyError
-from harness.verdict import Verdict
+from harness.core.conversation import pick, split_conversations
+from harness.core.crosscheck import connection_keys, cross_check_verdict
+from harness.core.listing import tcpdump_lines
+from harness.core.pattern import PatternError, compile_pattern
+from harness.core.result import RunResult
+from harness.core.scenario import CatalogError, Scenario, find, load_catalog, load_file
+from harness.core.verdict import Verdict
+from harness.lab.topology import Link, TopologyError
+from harness.orchestration.timing import RUN_DEADLINE
+from harness.pcap.reader import CaptureFileError
+from harness.pcap.segments import read_capture
+from harness.report.markdown import render_report
+from harness.report.terminal import render_run, results_json, run_json, summary_line
 
 Finished = tuple[Scenario, RunResult, Verdict]
 
@@ -156,7 +157,7 @@ def _pcap_name(sc: Scenario, family: str, topology: str = "loopback") -> str:
 
 
 def _require_capture() -> None:
-    from harness.privileges import capture_problem
+    from harness.lab.privileges import capture_problem
 
     problem = capture_problem()
     if problem:
@@ -165,7 +166,7 @@ def _require_capture() -> None:
 
 def _tshark(required: bool) -> str | None:
     """tshark's version for the cross-check; None (said on stdout) or UsageError if missing."""
-    from harness.tshark import TsharkError, tshark_version
+    from harness.orchestration.tshark import TsharkError, tshark_version
 
     try:
         return tshark_version()
@@ -179,7 +180,7 @@ def _tshark(required: bool) -> str | None:
 def _cross_check(done: Sequence[Finished], tool: str) -> None:
     """Read every run's pcap back with one tshark and compare each with our listing; each
     run is charged its share of the time in its `cross-check` phase."""
-    from harness.tshark import TsharkError, read_pcaps
+    from harness.orchestration.tshark import TsharkError, read_pcaps
 
     done = [run for run in done if run[1].pcap]  # a lab never built wrote no pcap
     if not done:
@@ -212,7 +213,7 @@ def _cross_check(done: Sequence[Finished], tool: str) -> None:
 def _plan(ids: Sequence[str], pcap_dir: str | None, family: str, topology: str,
           link: Link | None, deadline: float) -> list:
     """The runs asked for, checked before anything runs: scenarios, families, topologies."""
-    from harness.batch import Planned
+    from harness.orchestration.batch import Planned
 
     chosen = _choose(ids)
     if link is not None and topology == "loopback":
@@ -235,7 +236,7 @@ def _plan(ids: Sequence[str], pcap_dir: str | None, family: str, topology: str,
 
 
 def _jobs(jobs: int | None) -> int:
-    from harness.batch import default_jobs
+    from harness.orchestration.batch import default_jobs
 
     if not jobs:
         return default_jobs()
@@ -246,7 +247,7 @@ def _jobs(jobs: int | None) -> int:
 
 def _execute(plan: Sequence, jobs: int) -> list[Finished]:
     """Run the plan, printing each run's story in plan order as soon as it is known."""
-    from harness.batch import execute
+    from harness.orchestration.batch import execute
 
     def report(index: int, done: tuple[RunResult, Verdict]) -> None:
         print(render_run(plan[index].scenario, *done), end="\n\n", flush=True)
@@ -293,7 +294,7 @@ def cmd_soak(ids: Sequence[str], rounds: int, pcap_dir: str, family: str = "both
              deadline: float = RUN_DEADLINE) -> int:
     """Run the chosen scenarios `rounds` times; 0 only if no verdict changed between rounds
     and every run passed. The pcaps of runs that did not pass are kept, one per round."""
-    from harness.flakes import always_failing, changed_verdicts, changed_wires
+    from harness.core.flakes import always_failing, changed_verdicts, changed_wires
 
     if rounds < 1:
         raise UsageError(f"--rounds {rounds}: give 1 or more")
@@ -324,8 +325,8 @@ def cmd_soak(ids: Sequence[str], rounds: int, pcap_dir: str, family: str = "both
 
 def _soak_round(plan: Sequence, jobs: int, folder: Path, number: int) -> dict:
     """One round, its pcaps in a scratch folder; those of runs that did not pass are kept."""
-    from harness.batch import execute
-    from harness.flakes import Outcome
+    from harness.core.flakes import Outcome
+    from harness.orchestration.batch import execute
 
     found = {}
     with tempfile.TemporaryDirectory(prefix="harness-soak-") as scratch:
@@ -361,7 +362,7 @@ def _check_link(link: Link | None, topology: str) -> None:
     runs."""
     if link is None or topology == "loopback":
         return
-    from harness.topology import netem_problem
+    from harness.lab.topology import netem_problem
 
     problem = netem_problem(link)
     if problem:
@@ -396,7 +397,7 @@ def _tcp_conversations(path: str, segments: list) -> list:
     conversations = split_conversations(segments)
     if conversations:
         return conversations
-    from harness.segment import count_packets
+    from harness.pcap.segments import count_packets
 
     count = count_packets(path)
     held = {0: "no packets at all", 1: "1 packet, not TCP over IPv4 or IPv6"}.get(
@@ -432,8 +433,8 @@ def _endpoints(conv) -> str:
 
 
 def _show_ladder(path: str, conversations: list, conv) -> int:
-    from harness.ladder import ladder_from_capture, render_text
-    from harness.pcapng import read_pcapng
+    from harness.pcap.reader import read_pcapng
+    from harness.report.ladder import ladder_from_capture, render_text
 
     try:
         capture = read_pcapng(path)
@@ -449,7 +450,7 @@ def _show_ladder(path: str, conversations: list, conv) -> int:
 
 def render_pages(document: dict, folder: Path, root: Path) -> list[Path]:
     """Write REPORT.md and index.html for a results document into folder."""
-    from harness.report_html import render_html
+    from harness.report.html import render_html
 
     base = os.path.relpath(folder.resolve(), root.resolve())  # the pages' folder, from root
     runs, kernel = document.get("runs", []), str(document.get("kernel", "unknown"))
@@ -499,7 +500,7 @@ def cmd_probe(server: str, client: str, pattern: str, family: str = "ipv4",
               timeout: float = 10.0, shell: bool = False) -> int:
     """Run the user's own server, then client, in the lab's namespace(s); match the capture:
     0 if the first connection matches, 1 if not (2, via UsageError, when it cannot run)."""
-    from harness.programs import ProgramError, command_argv, resolve
+    from harness.lab.programs import ProgramError, command_argv, resolve
 
     compiled = compile_pattern(pattern)  # before anything starts
     if not timeout > 0:
@@ -516,15 +517,15 @@ def cmd_probe(server: str, client: str, pattern: str, family: str = "ipv4",
         raise UsageError(f"{pcap}: cannot write it ({exc.strerror}); choose a writable "
                          "place with --pcap") from None
     _require_capture()
-    from harness.lab import Lab
+    from harness.lab.lab import Lab
 
     with Lab(family, "probe", pcap, topology) as lab:
         return _probe(lab, commands, compiled, timeout, shell)
 
 
 def _probe(lab, commands: dict[str, str], compiled, timeout: float, shell: bool) -> int:
-    from harness.programs import ProgramError, describe_status
-    from harness.waiting import WaitTimeout, wait_until
+    from harness.lab.programs import ProgramError, describe_status
+    from harness.lab.waiting import WaitTimeout, wait_until
 
     host, port = lab.server_address
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -645,7 +646,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: every user mistake is one line on stderr and exit status 2."""
-    from harness.userns import enter_if_unprivileged  # first: no thread may run yet
+    from harness.lab.userns import enter_if_unprivileged  # first: no thread may run yet
     enter_if_unprivileged()  # without root, a user namespace; capture_problem() says if not
     try:
         return dispatch(_parser().parse_args(argv))

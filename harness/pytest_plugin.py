@@ -27,7 +27,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Register the marker."""
-    from harness.userns import enter_if_unprivileged  # first: xdist workers are born inside
+    from harness.lab.userns import enter_if_unprivileged  # first: xdist workers are born inside
     enter_if_unprivileged()  # without root, a user namespace; capture_problem() says if not
     config.addinivalue_line(
         "markers", "capture: runs real peers in a network namespace and captures the wire "
@@ -51,7 +51,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Before a capture test: can this process make namespaces and capture?"""
     if item.get_closest_marker("capture") is None:
         return
-    from harness.privileges import capture_problem
+    from harness.lab.privileges import capture_problem
 
     problem = capture_problem()
     if problem:
@@ -72,7 +72,7 @@ def lab(request: pytest.FixtureRequest) -> Iterator[object]:
     The test drives the peers (`lab.server.listen()`, `lab.client.connect()`, ...) and states
     the wire with `lab.expect(pattern)`. Parametrize indirectly with "ipv6" for IPv6.
     """
-    from harness.lab import Lab
+    from harness.lab.lab import Lab
 
     family = getattr(request, "param", "ipv4")
     with Lab(family=family, scenario=request.node.name, pcap_path=_pcap_path(request)) as made:

@@ -3,7 +3,12 @@ packet's place in the pattern match."""
 
 from __future__ import annotations
 
-from harness.annotate import (
+from harness.core.conversation import split_conversations
+from harness.core.notation import str_to_flags
+from harness.core.pattern import compile_pattern
+from harness.core.result import Call, RunResult
+from harness.core.segment import Segment
+from harness.pcap.annotate import (
     duration,
     frame_comments,
     outcome,
@@ -12,11 +17,6 @@ from harness.annotate import (
     step_text,
     step_texts,
 )
-from harness.conversation import split_conversations
-from harness.notation import str_to_flags
-from harness.pattern import compile_pattern
-from harness.result import Call, RunResult
-from harness.segment import Segment
 
 T0 = 1_700_000_000.0
 CLIENT, SERVER = ("127.0.0.1", 40000), ("127.0.0.1", 5000)

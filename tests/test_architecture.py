@@ -1,39 +1,103 @@
-"""The pure core never imports the privileged shell (nor scapy's capture machinery)."""
+"""The layout holds the design: each package imports only what its `MAY_IMPORT` table allows,
+the core and the file and report packages use the standard library alone, children are named
+so, and no module grows past what a reader takes in at once."""
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "harness"
-CORE = ["notation", "pattern", "expect", "claims", "scenario", "segment", "conversation",
-        "listing", "result", "verdict", "report", "report_markdown", "crosscheck", "annotate",
-        "ladder", "ladder_svg", "report_html", "pcapng", "flakes"]
-SHELL = ["netns", "capture", "sockdiag", "peer_agent", "peer", "lab", "runner", "privileges",
-         "waiting", "cli", "pytest_plugin", "tshark", "topology", "link_agent",
-         "programs", "userns", "agent_process", "timing", "batch"]
+FRONT_DOORS = {"__init__", "__main__", "cli", "pytest_plugin"}
+# Libraries from outside the standard library, and the packages allowed to use them.
+THIRD_PARTY = {"scapy": {"lab"}, "pyroute2": {"lab"}, "pytest": set()}
+MAX_LINES = 400
 
 
-def _imports(module: str) -> set[str]:
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+def _packages() -> list[str]:
+    return sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
+
+
+def _table(package: str) -> tuple[str, ...]:
+    """The MAY_IMPORT tuple a package's __init__ states, read without importing it."""
+    tree = ast.parse((PACKAGE / package / "__init__.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign | ast.Assign):
+            targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
+            if any(getattr(t, "id", "") == "MAY_IMPORT" for t in targets):
+                assert node.value is not None
+                return tuple(ast.literal_eval(node.value))
+    raise AssertionError(f"harness/{package}/__init__.py states no MAY_IMPORT")
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module an import statement in path names (at any depth, lazy ones included)."""
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names
+                         if node.module == "harness")
     return found
 
 
-def test_every_module_is_either_core_or_shell() -> None:
-    modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "__main__"}
-    assert modules == set(CORE) | set(SHELL)
+MODULES = sorted((p.parent.name, p) for pkg in _packages() for p in (PACKAGE / pkg).glob("*.py"))
 
 
-@pytest.mark.parametrize("module", CORE)
-def test_the_core_does_not_import_the_shell(module: str) -> None:
-    shell = {f"harness.{name}" for name in SHELL}
-    assert not _imports(module) & shell
-    assert "scapy.sendrecv" not in _imports(module)  # no sniffing in the core
+def test_every_module_lives_in_a_package_but_the_front_doors() -> None:
+    loose = {p.stem for p in PACKAGE.glob("*.py")}
+    assert loose == FRONT_DOORS, f"modules outside a package: {sorted(loose - FRONT_DOORS)}"
+    assert _packages() == ["catalog", "core", "lab", "orchestration", "pcap", "report"]
+
+
+@pytest.mark.parametrize(("package", "path"), MODULES,
+                         ids=[f"{pkg}/{p.name}" for pkg, p in MODULES])
+def test_a_module_imports_what_its_package_may(package: str, path: Path) -> None:
+    if package == "catalog":
+        return
+    allowed = {f"harness.{package}", *_table(package)}
+    for name in _imports(path):
+        top = name.split(".")[0]
+        if top == "harness":
+            owner = ".".join(name.split(".")[:2])
+            assert owner in allowed, (f"harness/{package}/{path.name} imports {name}; "
+                                      f"harness/{package} may import only {sorted(allowed)}")
+        elif top not in sys.stdlib_module_names:
+            assert package in THIRD_PARTY.get(top, set()), (
+                f"harness/{package}/{path.name} imports {top}, which only "
+                f"{sorted(THIRD_PARTY.get(top, set())) or 'no package'} may use")
+
+
+def test_the_core_imports_nothing_but_itself() -> None:
+    assert _table("core") == ()
+    assert "harness.lab" not in {*_table("pcap"), *_table("report")}
+
+
+def test_code_that_runs_in_a_child_process_is_named_so() -> None:
+    """Whatever the lab starts with `python -m` is a child_*.py file of the lab."""
+    started = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.List) and any(
+                    isinstance(e, ast.Constant) and e.value == "-m" for e in node.elts):
+                index = [getattr(e, "value", None) for e in node.elts].index("-m")
+                target = node.elts[index + 1]
+                if isinstance(target, ast.Constant):
+                    started.add(target.value)
+    assert started, "found no `python -m` command in the harness"
+    for module in started:
+        assert module.startswith("harness.lab.child_"), module
+    children = {f"harness.lab.{p.stem}" for p in (PACKAGE / "lab").glob("child_*.py")}
+    assert children == started | {"harness.lab.child_peer_agent"}
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")),
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_is_longer_than_a_reader_takes_in(path: Path) -> None:
+    lines = len(path.read_text().splitlines())
+    assert lines <= MAX_LINES, f"{path.relative_to(PACKAGE)} has {lines} lines"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.capture import Capture, CaptureError
 from harness.cli import main
-from harness.netns import NamespaceError
-from harness.pcapng import read_pcapng
+from harness.lab.capture import Capture, CaptureError
+from harness.lab.netns import NamespaceError
+from harness.pcap.reader import read_pcapng
 
 pytestmark = pytest.mark.capture
 
@@ -66,7 +66,7 @@ def _fail_once(monkeypatch, target: object, name: str, error: Exception) -> None
 @pytest.mark.parametrize("target, name, error, said", [
     (Capture, "start", CaptureError("the sniffer did not report started within 5.0 s"),
      "the lab could not be built: the sniffer did not report started within 5.0 s"),
-    ("harness.topology.Namespace.__init__", None,
+    ("harness.lab.topology.Namespace.__init__", None,
      NamespaceError("unshare(CLONE_NEWNET) failed: Operation not permitted (errno 1)"),
      "the lab could not be built: unshare(CLONE_NEWNET) failed: Operation not permitted"),
 ], ids=["capture never starts", "namespace cannot be made"])

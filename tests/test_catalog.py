@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.claims import DOES_NOT_HOLD, HOLDS
-from harness.pattern import compile_pattern
-from harness.scenario import FAMILIES, load_catalog
+from harness.core.claims import DOES_NOT_HOLD, HOLDS
+from harness.core.pattern import compile_pattern
+from harness.core.scenario import FAMILIES, load_catalog
 
 CATALOG = load_catalog()
 BY_ID = {sc.id: sc for sc in CATALOG}

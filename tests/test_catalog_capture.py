@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from harness.annotate import step_texts
-from harness.conversation import split_conversations
-from harness.crosscheck import compare, connection_keys
-from harness.lab import SERVER_PORT
-from harness.notation import token
-from harness.pcapng import read_pcapng
+from harness.core.conversation import split_conversations
+from harness.core.crosscheck import compare, connection_keys
+from harness.core.notation import token
+from harness.core.result import RunResult
+from harness.core.scenario import Scenario, load_catalog
+from harness.core.verdict import Verdict
+from harness.lab.lab import SERVER_PORT
+from harness.pcap.annotate import step_texts
+from harness.pcap.reader import read_pcapng
 from harness.pytest_plugin import refuse
-from harness.report import render_run
-from harness.result import RunResult
-from harness.scenario import Scenario, load_catalog
-from harness.verdict import Verdict
+from harness.report.terminal import render_run
 
 pytestmark = pytest.mark.capture
 
@@ -36,7 +36,7 @@ def _run(sc: Scenario, family: str, folder: Path, where: str = "loopback"
     """Each scenario runs once per test process; the tests below read the same run."""
     key = f"{sc.id}-{family}-{where}"
     if key not in _done:
-        from harness.runner import run_and_judge
+        from harness.orchestration.runner import run_and_judge
 
         _done[key] = run_and_judge(sc, family, folder / f"{key}.pcapng", where)
     return _done[key]
@@ -73,7 +73,7 @@ def _tcpdump_tokens(pcap: str) -> list[str]:
 
 
 def _tcpdump_reads_the_same_packets_from_the_pcap(result: RunResult, verdict: Verdict) -> None:
-    from harness.privileges import missing_tool
+    from harness.lab.privileges import missing_tool
 
     if missing_tool("tcpdump"):
         refuse(missing_tool("tcpdump") or "")
@@ -121,7 +121,7 @@ CROSS_CHECKED = [("listener-close-resets-queue", "ipv6", "loopback"),
 def test_tshark_reads_the_pcaps_as_we_do(pcap_folder: Path) -> None:
     """The independent cross-check on real runs (`make verify` does it for every run): one
     tshark reads the pcaps, and Wireshark's dissector agrees with scapy frame by frame."""
-    from harness.tshark import TsharkError, read_pcaps, tshark_version
+    from harness.orchestration.tshark import TsharkError, read_pcaps, tshark_version
 
     try:
         tool = tshark_version()

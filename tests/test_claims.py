@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from harness.claims import (
+from harness.core.claims import (
     DOES_NOT_HOLD,
     HOLDS,
     UNDECIDED,
@@ -18,10 +18,10 @@ from harness.claims import (
     decide,
     parse_claims,
 )
-from harness.conversation import split_conversations
-from harness.notation import str_to_flags
-from harness.result import Call, RunResult
-from harness.segment import Segment
+from harness.core.conversation import split_conversations
+from harness.core.notation import str_to_flags
+from harness.core.result import Call, RunResult
+from harness.core.segment import Segment
 
 C, S = ("127.0.0.1", 40000), ("127.0.0.1", 5000)
 # The (socket, call) steps of the synthetic scenario; a run's calls follow them in order.

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from procfs import namespaces_in_use
 
-from harness.lab import Lab
-from harness.waiting import wait_until
+from harness.lab.lab import Lab
+from harness.lab.waiting import wait_until
 
 pytestmark = pytest.mark.capture
 
 # A child that builds a Lab, reports its peers and namespace, then blocks in accept().
 CHILD = """
 import json
-from harness.lab import Lab
+from harness.lab.lab import Lab
 with Lab() as lab:
     lab.server.listen()
     print(json.dumps({"pids": [lab.server.process.pid, lab.client.process.pid],
@@ -102,7 +102,7 @@ def test_peers_executed_afresh_work_as_forked_ones(monkeypatch) -> None:
     monkeypatch.setenv("HARNESS_PEER_START", "exec")
     with Lab() as lab:
         cmdline = Path(f"/proc/{lab.server.process.pid}/cmdline").read_bytes()
-        assert b"harness.peer_agent" in cmdline
+        assert b"harness.lab.child_peer_agent" in cmdline
         lab.server.listen()
         assert lab.client.connect().ret == 0
         lab.server.accept().close()

@@ -14,13 +14,13 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import CookedLinuxV2, Ether
 from scapy.utils import wrpcap
 
-from harness import segment as segment_module
 from harness.cli import main
-from harness.listing import tcpdump_lines
-from harness.pcapng import write_pcapng
-from harness.privileges import missing_tool
+from harness.core.listing import tcpdump_lines
+from harness.lab.privileges import missing_tool
+from harness.pcap import reader as segment_module
+from harness.pcap.segments import read_capture
+from harness.pcap.writer import write_pcapng
 from harness.pytest_plugin import refuse
-from harness.segment import read_capture
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -334,7 +334,7 @@ def test_stream_of_a_single_connection_capture(tmp_path: Path, capsys) -> None:
 def test_linger_out_of_range_in_a_scenario_file_stops_before_anything_runs(
         linger: str, tmp_path: Path, monkeypatch, capsys) -> None:
     mine = _linger_scenario(tmp_path, linger)
-    monkeypatch.setattr("harness.privileges.capture_problem",
+    monkeypatch.setattr("harness.lab.privileges.capture_problem",
                         lambda: pytest.fail("checked privileges before the scenario"))
     code, out, err = _run(capsys, "run", str(mine), "--pcap-dir", str(tmp_path / "pcaps"))
     assert (code, out) == (2, "")
@@ -401,7 +401,7 @@ def test_list_names_every_scenario_with_its_claims(capsys) -> None:
 
 
 def test_run_without_privileges_says_what_is_missing(monkeypatch, capsys) -> None:
-    monkeypatch.setattr("harness.privileges._effective", lambda: 0)
+    monkeypatch.setattr("harness.lab.privileges._effective", lambda: 0)
     code, _, err = _run(capsys, "run", "default-close")
     assert code == 2
     assert err.startswith("harness: capture runs need CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_NET_RAW")
@@ -433,9 +433,10 @@ def test_capture_tests_skip_without_privileges_and_fail_when_required() -> None:
 
 
 def test_verify_without_tshark_fails_before_running_anything(monkeypatch, capsys) -> None:
-    monkeypatch.setattr("harness.privileges.capture_problem", lambda: None)
-    monkeypatch.setattr("harness.tshark.shutil.which", lambda name: None)
-    monkeypatch.setattr("harness.runner.run_scenario", lambda *a: pytest.fail("it ran"))
+    monkeypatch.setattr("harness.lab.privileges.capture_problem", lambda: None)
+    monkeypatch.setattr("harness.orchestration.tshark.shutil.which", lambda name: None)
+    monkeypatch.setattr("harness.orchestration.runner.run_scenario",
+                        lambda *a: pytest.fail("it ran"))
     code, out, err = _run(capsys, "verify")
     assert code == 2 and out == ""
     assert err.startswith("harness: tshark is not installed, so the cross-check cannot run")

@@ -9,7 +9,7 @@ import pytest
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
-from harness.crosscheck import (
+from harness.core.crosscheck import (
     TsharkOutputError,
     WiresharkFrame,
     batches,
@@ -20,10 +20,10 @@ from harness.crosscheck import (
     our_frames,
     parse_fields,
 )
-from harness.notation import str_to_flags
-from harness.pcapng import write_pcapng
-from harness.segment import read_capture
-from harness.verdict import Verdict
+from harness.core.notation import str_to_flags
+from harness.core.verdict import Verdict
+from harness.pcap.segments import read_capture
+from harness.pcap.writer import write_pcapng
 
 C, S = ("10.0.0.1", 40000), ("10.0.0.2", 5000)
 # (direction, flags, seq offset from the sender's ISN, ack offset from the peer's ISN, payload)
@@ -187,7 +187,7 @@ def test_a_disagreement_turns_the_verdict_into_an_error(tmp_path: Path) -> None:
 # -- the real tshark on files we wrote ----------------------------------------------------
 @pytest.fixture
 def tshark() -> None:
-    from harness.tshark import TsharkError, tshark_version
+    from harness.orchestration.tshark import TsharkError, tshark_version
 
     try:
         tshark_version()
@@ -198,7 +198,7 @@ def tshark() -> None:
 @pytest.mark.usefixtures("tshark")
 def test_tshark_agrees_with_us_on_an_honest_file_and_catches_a_corrupted_listing(
         tmp_path: Path) -> None:
-    from harness.tshark import read_pcaps
+    from harness.orchestration.tshark import read_pcaps
 
     segments = _segments(tmp_path)
     (theirs,) = read_pcaps([tmp_path / "x.pcapng"])
@@ -210,7 +210,7 @@ def test_tshark_agrees_with_us_on_an_honest_file_and_catches_a_corrupted_listing
 
 @pytest.mark.usefixtures("tshark")
 def test_tshark_catches_a_pcap_edited_behind_our_back(tmp_path: Path) -> None:
-    from harness.tshark import read_pcaps
+    from harness.orchestration.tshark import read_pcaps
 
     segments = _segments(tmp_path)
     edited = _frames()
@@ -231,7 +231,7 @@ def test_files_sharing_a_connection_are_read_by_separate_tsharks() -> None:
 
 @pytest.mark.usefixtures("tshark")
 def test_a_file_tshark_cannot_read_is_one_clear_error(tmp_path: Path) -> None:
-    from harness.tshark import TsharkError, read_pcaps
+    from harness.orchestration.tshark import TsharkError, read_pcaps
 
     whole = write_pcapng(tmp_path / "whole.pcapng", _frames()).read_bytes()
     cut = tmp_path / "cut.pcapng"

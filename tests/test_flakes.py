@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.flakes import Outcome, always_failing, changed_verdicts, changed_wires
+from harness.core.flakes import Outcome, always_failing, changed_verdicts, changed_wires
 
 PASS = Outcome("pass", ">S <S. >. <R.")
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from harness.lab import Lab
+from harness.lab.lab import Lab
 
 pytestmark = pytest.mark.capture
 
@@ -72,7 +72,7 @@ def test_a_call_that_hangs_is_an_error_not_a_wait_forever(lab: Lab) -> None:
 
 
 def test_wait_state_names_the_condition_when_time_runs_out(lab: Lab) -> None:
-    from harness.waiting import WaitTimeout
+    from harness.lab.waiting import WaitTimeout
 
     lab.server.listen()
     lab.client.connect()
@@ -136,7 +136,7 @@ def _link_agents() -> list[int]:
     for entry in Path("/proc").iterdir():
         try:
             cmdline = (entry / "cmdline").read_bytes() if entry.name.isdigit() else b""
-            if b"harness.link_agent" in cmdline and ours in cmdline:
+            if b"harness.lab.child_link_agent" in cmdline and ours in cmdline:
                 stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
                 found += [int(entry.name)] if stat != "Z" else []
         except OSError:
@@ -145,7 +145,7 @@ def _link_agents() -> list[int]:
 
 
 def test_an_impaired_link_delays_each_way_and_leaves_nothing_behind() -> None:
-    from harness.topology import Link, kernel_has_netem
+    from harness.lab.topology import Link, kernel_has_netem
 
     before, in_user_space = set(_link_agents()), not kernel_has_netem()
     with Lab(family="ipv4", scenario="link-check", topology="veth",

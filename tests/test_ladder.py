@@ -3,7 +3,9 @@ terminal rendering."""
 
 from __future__ import annotations
 
-from harness.ladder import (
+from harness.core.notation import str_to_flags
+from harness.core.segment import Segment
+from harness.report.ladder import (
     Arrow,
     Ladder,
     Step,
@@ -12,8 +14,6 @@ from harness.ladder import (
     packet_label,
     render_text,
 )
-from harness.notation import str_to_flags
-from harness.segment import Segment
 
 T0 = 1_700_000_000.0
 

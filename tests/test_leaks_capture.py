@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from procfs import namespaces_in_use
 
-from harness.waiting import wait_until
+from harness.lab.waiting import wait_until
 
 pytestmark = pytest.mark.capture
 

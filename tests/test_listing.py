@@ -16,9 +16,10 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Padding
 from scapy.utils import wrpcap
 
-from harness.listing import tcpdump_lines
-from harness.notation import AE, flags_to_str
-from harness.segment import Segment, read_capture
+from harness.core.listing import tcpdump_lines
+from harness.core.notation import AE, flags_to_str
+from harness.core.segment import Segment
+from harness.pcap.segments import read_capture
 
 TCPDUMP = Path("/usr/bin/tcpdump")
 

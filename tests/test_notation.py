@@ -1,4 +1,4 @@
-"""Tests for harness.notation: tcpdump's TCP flag letters and packet tokens."""
+"""Tests for harness.core.notation: tcpdump's TCP flag letters and packet tokens."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.notation import (
+from harness.core.notation import (
     ACK,
     AE,
     CWR,

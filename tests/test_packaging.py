@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from harness.privileges import NEEDED
+from harness.lab.privileges import NEEDED
 
 ROOT = Path(__file__).resolve().parent.parent
 MAKEFILE = (ROOT / "Makefile").read_text()

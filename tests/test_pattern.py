@@ -1,4 +1,4 @@
-"""Tests for harness.pattern: the packet-token pattern language and its matcher."""
+"""Tests for harness.core.pattern: the packet-token pattern language and its matcher."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from harness.notation import NotationError, parse_token
-from harness.pattern import Match, PatternError, compile_pattern
+from harness.core.notation import NotationError, parse_token
+from harness.core.pattern import Match, PatternError, compile_pattern
 
 HANDSHAKE = [">S", "<S.", ">."]
 

@@ -15,16 +15,9 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 from scapy.utils import PcapNgReader
 
-from harness.pcapng import (
-    Interface,
-    PcapngFile,
-    Record,
-    Section,
-    parse_pcapng,
-    pcapng_bytes,
-    read_pcapng,
-    write_pcapng,
-)
+from harness.pcap.model import Interface, PcapngFile, Record, Section
+from harness.pcap.reader import parse_pcapng, read_pcapng
+from harness.pcap.writer import pcapng_bytes, write_pcapng
 
 T0 = 1700000000.123456
 SECTION = Section(hardware="x86_64 (QEMU Virtual CPU)", os="Linux 6.1.0-28-amd64",
@@ -230,12 +223,14 @@ def _bad_files(good: bytes) -> dict[str, tuple[bytes, str]]:
     """Damaged versions of a good file, each with the problem its error must name."""
     header = struct.unpack_from("<I", good, 4)[0] if good else 0
     return {
-        "empty": (b"", "not a pcapng file: it is empty"),
-        "random": (random.Random(7).randbytes(64), "not a pcapng file"),
+        "empty": (b"", "the capture file is empty (0 bytes)"),
+        "random": (random.Random(7).randbytes(64), "not a pcap or pcapng capture file"),
         "classic pcap": (bytes.fromhex("d4c3b2a1") + bytes(20), "classic pcap file"),
-        "only a block start": (good[:8], "truncated block at byte 0"),
-        "truncated in a packet": (good[:len(good) - 30], "truncated block at byte"),
-        "cut after the header": (good[:header + 10], f"truncated block at byte {header}"),
+        "only a block start": (good[:8], "truncated at byte 8: it ends inside a section "
+                                         "header, before any packet"),
+        "truncated in a packet": (good[:len(good) - 30], "truncated at byte"),
+        "cut after the header": (good[:header + 10], f"truncated at byte {header + 10}: it "
+                                                     "ends inside a block body"),
         "bad trailer": (good[:-4] + b"\xff\xff\xff\xff", "ends with length"),
         "bad byte order": (good[:8] + b"\0\0\0\0" + good[12:], "bad byte-order magic"),
         "bad length": (good[:4] + struct.pack("<I", 13) + good[8:], "bad block length 13"),

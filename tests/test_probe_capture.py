@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.lab import Lab
-from harness.programs import NoSuchProgram
+from harness.lab.lab import Lab
+from harness.lab.programs import NoSuchProgram
 from harness.pytest_plugin import refuse
 
 C_SOURCES = Path(__file__).resolve().parent / "c"

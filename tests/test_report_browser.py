@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from test_report_html import KERNEL, failing_run, passing_run, two_stream_run
 
-from harness.report_html import render_html
-from harness.waiting import wait_until
+from harness.lab.waiting import wait_until
+from harness.report.html import render_html
 
 ROOT = Path(__file__).resolve().parent.parent
 KEPT = ROOT / "pcaps" / "tests" / "report-screenshot.png"

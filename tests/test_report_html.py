@@ -8,10 +8,10 @@ from collections import Counter
 from html.parser import HTMLParser
 from typing import Any
 
-from harness.ladder import Ladder, ladder_from_run
-from harness.ladder_svg import render_svg
-from harness.report_html import pcap_href, render_html, run_anchors
-from harness.report_markdown import claim_groups
+from harness.report.html import pcap_href, render_html, run_anchors
+from harness.report.ladder import Ladder, ladder_from_run
+from harness.report.ladder_svg import render_svg
+from harness.report.markdown import claim_groups
 
 KERNEL = "6.18.0-test"
 NASTY = 'close() <now> & "abort" \'quoted\''

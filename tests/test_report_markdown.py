@@ -1,11 +1,11 @@
-"""REPORT.md, rendered from run dicts shaped like harness.report.run_json's (no capture)."""
+"""REPORT.md, rendered from results.json runs as the harness writes them (no capture)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from harness.report_markdown import claims_table, render_report
+from harness.report.markdown import claims_table, render_report
 
 KERNEL = "6.8.0-31-generic"
 
@@ -203,7 +203,7 @@ def test_the_claims_section_comes_before_the_scenarios() -> None:
 
 
 def test_runs_on_another_topology_are_labelled_with_it() -> None:
-    from harness.report_markdown import run_label
+    from harness.report.markdown import run_label
 
     assert run_label({"family": "ipv4", "topology": "loopback"}) == "ipv4"
     assert run_label({"family": "ipv6", "topology": "veth"}) == "ipv6 veth"

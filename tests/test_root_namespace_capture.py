@@ -32,7 +32,7 @@ SYSCTL_TREES = ("/proc/sys/net/ipv4", "/proc/sys/net/ipv6/conf/all", "/proc/sys/
 VOLATILE_SYSCTLS: frozenset[str] = frozenset()
 # What a run's processes run as, besides the harness itself: peers started afresh, the
 # user-space link, the user's own programs (probe).
-OURS = ("harness.peer_agent", "harness.link_agent", "harness.programs")
+OURS = ("harness.lab.child_peer_agent", "harness.lab.child_link_agent", "harness.lab.programs")
 # Kept out of the comparison because they change with time or with unrelated traffic:
 # address and route lifetimes count down, and cached IPv6 routes (PMTU exceptions) come and
 # go with whatever the host talks to.
@@ -162,9 +162,9 @@ def test_a_snapshot_is_stable_with_nothing_in_between() -> None:
 
 RUNS = {
     "loopback": (["default-close", "--topology", "loopback"], "fork"),
-    # Peers started afresh, so that they run as `python -m harness.peer_agent`.
+    # Peers started afresh, so that they run as `python -m harness.lab.child_peer_agent`.
     "veth": (["default-close", "--topology", "veth"], "exec"),
-    # The first RST dropped by the user-space link: a third namespace and harness.link_agent.
+    # The first RST dropped by the user-space link: a third namespace and its child link agent.
     "veth-impaired": (["rst-lost", "--topology", "veth"], "fork"),
 }
 

@@ -12,22 +12,20 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from frames import segment_of as segment_from_packet
+from frames import segments_of as packets_to_segments
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop
 from scapy.layers.l2 import ARP, CookedLinux, CookedLinuxV2, Ether, Loopback
 from scapy.packet import Packet, Padding
 from scapy.utils import wrpcap, wrpcapng
 
-from harness import segment as segment_module
-from harness.conversation import Conversation, pick, split_conversations
-from harness.notation import ACK, AE, CWR, ECE, PSH, SYN
-from harness.segment import (
-    CaptureFileError,
-    Segment,
-    packets_to_segments,
-    read_capture,
-    segment_from_packet,
-)
+from harness.core.conversation import Conversation, pick, split_conversations
+from harness.core.notation import ACK, AE, CWR, ECE, PSH, SYN
+from harness.core.segment import Segment
+from harness.pcap import reader as segment_module
+from harness.pcap.reader import CaptureFileError
+from harness.pcap.segments import read_capture
 
 TCPDUMP = Path("/usr/bin/tcpdump")
 TSHARK = shutil.which("tshark")

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.lab import Lab
-from harness.privileges import missing_tool
+from harness.lab.lab import Lab
+from harness.lab.privileges import missing_tool
+from harness.lab.waiting import wait_until
+from harness.pcap.segments import read_capture
 from harness.pytest_plugin import refuse
-from harness.segment import read_capture
-from harness.waiting import wait_until
 
 pytestmark = pytest.mark.capture
 ABORT = ">S <S. >. (>P. <.){3} <R."

@@ -10,9 +10,9 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Ether
 
-from harness.link_agent import Direction, Rules, tcp_flags
-from harness.scenario import CatalogError, parse_scenario
-from harness.topology import Link, TopologyError
+from harness.core.scenario import CatalogError, parse_scenario
+from harness.lab.child_link_agent import Direction, Rules, tcp_flags
+from harness.lab.topology import Link, TopologyError
 
 HDR = bytes(10)  # the offload header the link reads in front of every frame
 

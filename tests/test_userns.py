@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import userns
-from harness.privileges import capture_problem
+from harness.lab import userns
+from harness.lab.privileges import capture_problem
 
 PERMISSIVE = {"user/max_user_namespaces": "63936", "user/max_net_namespaces": "63936",
               "kernel/unprivileged_userns_clone": "1",
@@ -104,7 +104,7 @@ def unprivileged(monkeypatch) -> None:
     """A process that lacks the capabilities and has not tried the route yet."""
     monkeypatch.setenv(userns.ENV, "")  # "" is untried; and the outcome is undone afterwards
     monkeypatch.setattr(userns, "needs_namespace", lambda: True)
-    monkeypatch.setattr("harness.privileges._effective", lambda: 0)
+    monkeypatch.setattr("harness.lab.privileges._effective", lambda: 0)
 
 
 def test_a_busy_process_says_so_and_never_tries_again(monkeypatch, unprivileged) -> None:

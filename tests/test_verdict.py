@@ -6,12 +6,12 @@ import dataclasses
 
 import pytest
 
-from harness.expect import tolerance
-from harness.notation import ACK, FIN, RST, SYN, str_to_flags
-from harness.result import Call, RunResult
-from harness.scenario import load_catalog
-from harness.segment import Segment
-from harness.verdict import judge
+from harness.core.expect import tolerance
+from harness.core.notation import ACK, FIN, RST, SYN, str_to_flags
+from harness.core.result import Call, RunResult
+from harness.core.scenario import load_catalog
+from harness.core.segment import Segment
+from harness.core.verdict import judge
 
 C, S = ("127.0.0.1", 40000), ("127.0.0.1", 5000)
 

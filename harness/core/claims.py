@@ -1,0 +1,312 @@
+"""Claims from the literature, and deciding each one from what a run observed.
+
+A claim is a statement from a source text (a seed file, a man page, UNP, an RFC) together
+with the observations that decide it. Each observation is a condition on the run: what a
+call returned, what the wire showed, which flags a side sent, a side's final state, how many
+bytes got through. The claim holds on this kernel when every condition is met; either way
+each condition contributes one line of evidence, so a reader sees why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.core.conversation import Conversation
+from harness.core.expect import EXPECT_KEYS, Expect, check_call
+from harness.core.notation import str_to_flags
+from harness.core.pattern import PatternError, compile_pattern
+from harness.core.result import STATE_NAMES, Call, RunResult
+
+HOLDS, DOES_NOT_HOLD, UNDECIDED = "holds", "does not hold", "undecided"
+SIDES = ("client", "server")
+_STEP_REF = re.compile(r"^(?P<sock>[A-Za-z_][\w-]*)\.(?P<call>\w+)(?:#(?P<nth>[1-9]\d*))?$")
+# The keys each kind of condition takes; the first key names the kind.
+_KINDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "step": {"step": str, "returned_after": str, **EXPECT_KEYS},
+    "wire": {"wire": str, "streams": int},
+    "flag": {"flag": str, "from": str, "seen": bool},
+    "state": {"state": str, "is": str, "min_send_q": int},
+    "read_by": {"read_by": str, "written_by": str, "got": str},
+}
+_CLAIM_KEYS = ("id", "text", "source", "linux", "when")
+_RETURNED_AFTER = ("fin-acked",)
+_GOT = ("fewer", "all")
+_FLAG_NAMES = {"F": "FIN", "S": "SYN", "R": "RST", "P": "PSH", ".": "ACK", "U": "URG",
+               "E": "ECE", "W": "CWR", "e": "AE"}
+_SEND_CALLS = ("send", "fill")
+_RECV_CALLS = ("recv", "drain")
+
+
+class ClaimError(ValueError):
+    """A claim in a scenario file is malformed; the message says where and how."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One observation a claim depends on: its kind and its settings as written."""
+
+    kind: str
+    spec: dict[str, Any]
+    step: int | None = None  # index into the scenario's steps, for kind "step"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A statement from a source, how Linux is expected to answer it, and what decides it."""
+
+    id: str
+    text: str
+    source: str
+    linux: str
+    when: tuple[Condition, ...]
+
+
+@dataclass
+class ClaimOutcome:
+    """A claim judged on one run: holds, does not hold, or undecided (the run had an error)."""
+
+    claim: Claim
+    verdict: str
+    evidence: list[str] = field(default_factory=list)
+
+    @property
+    def as_expected(self) -> bool:
+        """True when the kernel answered the claim the way the catalog says Linux does."""
+        return self.verdict == self.claim.linux
+
+    def to_json(self) -> dict[str, Any]:
+        """The outcome for results.json."""
+        return {"id": self.claim.id, "text": self.claim.text, "source": self.claim.source,
+                "verdict": self.verdict, "linux": self.claim.linux,
+                "evidence": list(self.evidence)}
+
+
+# -- reading claims --------------------------------------------------------------------
+def parse_claims(where: str, raw: Any, steps: Sequence[tuple[str, str]]) -> tuple[Claim, ...]:
+    """The claims of one scenario; steps are its (socket, call) pairs, in order."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ClaimError(f"{where}: claims must be a list of tables ([[claims]])")
+    claims = tuple(_claim(f"{where} claim {i}", item, steps) for i, item in enumerate(raw, 1))
+    ids = [c.id for c in claims]
+    for claim_id in ids:
+        if ids.count(claim_id) > 1:
+            raise ClaimError(f"{where}: claim id {claim_id!r} is used twice")
+    return claims
+
+
+def _claim(where: str, raw: Any, steps: Sequence[tuple[str, str]]) -> Claim:
+    if not isinstance(raw, dict):
+        raise ClaimError(f"{where}: a claim is a table with {', '.join(_CLAIM_KEYS)}")
+    for key in raw:
+        if key not in _CLAIM_KEYS:
+            raise ClaimError(f"{where}: unknown key {key!r} (known: {', '.join(_CLAIM_KEYS)})")
+    for key in ("id", "text", "source"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise ClaimError(f"{where}: {key} is missing or empty")
+    where = f"{where} ({raw['id']})"
+    if raw.get("linux") not in (HOLDS, DOES_NOT_HOLD):
+        raise ClaimError(f"{where}: linux must be \"{HOLDS}\" or \"{DOES_NOT_HOLD}\" "
+                         "(what this kernel is expected to show)")
+    when = raw.get("when")
+    if not isinstance(when, list) or not when:
+        raise ClaimError(f"{where}: when must be a non-empty list of observations")
+    conditions = tuple(_condition(f"{where} observation {i}", item, steps)
+                       for i, item in enumerate(when, 1))
+    return Claim(id=raw["id"].strip(), text=" ".join(raw["text"].split()),
+                 source=raw["source"].strip(), linux=raw["linux"], when=conditions)
+
+
+def _condition(where: str, raw: Any, steps: Sequence[tuple[str, str]]) -> Condition:
+    if not isinstance(raw, dict):
+        raise ClaimError(f"{where}: an observation is a table such as "
+                         "{ step = \"conn.close\", ret = 0 }")
+    kind = next((k for k in _KINDS if k in raw), None)
+    if kind is None:
+        raise ClaimError(f"{where}: an observation starts with one of {', '.join(_KINDS)}")
+    for key, value in raw.items():
+        if key not in _KINDS[kind]:
+            raise ClaimError(f"{where}: a {kind} observation takes no {key!r} "
+                             f"(it takes: {', '.join(_KINDS[kind])})")
+        wanted = _KINDS[kind][key]
+        kinds = wanted if isinstance(wanted, tuple) else (wanted,)
+        if isinstance(value, bool) is not (bool in kinds) or not isinstance(value, kinds):
+            raise ClaimError(f"{where}: {key} has the wrong type ({value!r})")
+    _check_condition(where, kind, raw, {sock for sock, _call in steps} | set(SIDES))
+    index = _step_index(where, raw["step"], steps) if kind == "step" else None
+    return Condition(kind=kind, spec=dict(raw), step=index)
+
+
+def _check_condition(where: str, kind: str, raw: dict[str, Any], sockets: set[str]) -> None:
+    if kind == "wire":
+        try:
+            compile_pattern(raw["wire"])
+        except PatternError as exc:
+            raise ClaimError(f"{where}: wire: {exc}") from None
+    checks = {
+        "step": lambda: raw.get("returned_after", "fin-acked") in _RETURNED_AFTER,
+        "flag": lambda: raw.get("from", "server") in SIDES and _flag_letters(raw["flag"]) > 0,
+        "state": lambda: raw["state"] in SIDES and raw.get("is", "CLOSED") in STATE_NAMES,
+        "read_by": lambda: (raw.get("got", "fewer") in _GOT and raw["read_by"] in sockets
+                            and raw.get("written_by") in sockets),
+        "wire": lambda: raw.get("streams", 1) >= 1,
+    }
+    if not checks[kind]():
+        raise ClaimError(f"{where}: {_explain(kind)}")
+
+
+def _explain(kind: str) -> str:
+    return {
+        "step": f"returned_after must be one of {', '.join(_RETURNED_AFTER)}",
+        "flag": "flag takes tcpdump letters (\"R\", \"F\") and from = \"client\" or \"server\"",
+        "state": f"state names a side (client, server); is names a TCP state "
+                 f"({', '.join(STATE_NAMES)})",
+        "read_by": f"read_by and written_by name sockets of the scenario; got must be one of "
+                   f"{', '.join(_GOT)}",
+        "wire": "streams is the number of connections, at least 1",
+    }[kind]
+
+
+def _flag_letters(text: str) -> int:
+    try:
+        return str_to_flags(text)
+    except ValueError:
+        return 0
+
+
+def _step_index(where: str, ref: str, steps: Sequence[tuple[str, str]]) -> int:
+    m = _STEP_REF.match(ref)
+    if not m:
+        raise ClaimError(f"{where}: step {ref!r} should read socket.call, e.g. \"conn.close\" "
+                         "(\"client.recv#2\" for the second)")
+    nth = int(m["nth"] or 1)
+    found = [i for i, (sock, call) in enumerate(steps) if (sock, call) == (m["sock"], m["call"])]
+    if len(found) < nth:
+        raise ClaimError(f"{where}: no step {ref!r} in this scenario "
+                         f"({len(found)} {m['sock']}.{m['call']} step(s))")
+    return found[nth - 1]
+
+
+# -- deciding claims -------------------------------------------------------------------
+def decide(claim: Claim, result: RunResult, conversations: Sequence[Conversation],
+           errored: bool = False) -> ClaimOutcome:
+    """Judge one claim on one run's observations."""
+    met, evidence = [], []
+    for condition in claim.when:
+        ok, line = _observe(condition, result, conversations)
+        met.append(ok)
+        evidence.append(line)
+    verdict = UNDECIDED if errored else HOLDS if all(met) else DOES_NOT_HOLD
+    return ClaimOutcome(claim, verdict, evidence)
+
+
+def _observe(condition: Condition, result: RunResult,
+             conversations: Sequence[Conversation]) -> tuple[bool, str]:
+    spec = condition.spec
+    if condition.kind == "step":
+        return _observe_step(condition, result, conversations)
+    if condition.kind == "wire":
+        return _observe_wire(spec, conversations)
+    if condition.kind == "flag":
+        return _observe_flag(spec, conversations)
+    if condition.kind == "state":
+        return _observe_state(spec, result)
+    return _observe_bytes(spec, result)
+
+
+def _observe_step(condition: Condition, result: RunResult,
+                  conversations: Sequence[Conversation]) -> tuple[bool, str]:
+    assert condition.step is not None
+    if condition.step >= len(result.calls):
+        return False, f"{condition.spec['step']} was never reached"
+    call = result.calls[condition.step]
+    keys = {k: v for k, v in condition.spec.items() if k in EXPECT_KEYS}
+    ok = not check_call(Expect(**keys), call)
+    line = call.describe()
+    if "returned_after" in condition.spec:
+        after, how = _returned_after_fin_ack(call, conversations)
+        ok, line = ok and after, f"{line}; {how}"
+    return ok, line
+
+
+def _returned_after_fin_ack(call: Call, conversations: Sequence[Conversation]) -> tuple[bool,
+                                                                                        str]:
+    """Did the call return only once the other side had acknowledged this side's FIN?"""
+    side = call.peer
+    if not conversations:
+        return False, "nothing was captured"
+    conv = conversations[0]
+    mine = "<" if side == "server" else ">"
+    fin = next((s for s in conv.segments if conv.direction(s) == mine and s.flags & 0x01), None)
+    if fin is None:
+        return False, f"the {side} sent no FIN"
+    fin_end = (fin.seq + fin.length + 1) % 2**32
+    ack = next((s for s in conv.segments if conv.direction(s) != mine and s.flags & 0x10
+                and s.time >= fin.time and (s.ack - fin_end) % 2**32 < 2**31), None)
+    returned = call.start + call.elapsed
+    if ack is None:
+        return False, f"the {side}'s FIN was never acknowledged"
+    gap = returned - ack.time
+    when = f"{abs(gap) * 1000:.1f} ms {'after' if gap >= 0 else 'before'}"
+    # 1 ms of slack: the call's clock is read in another process than the capture's stamps.
+    return gap >= -0.001, (f"it returned {when} the ACK of its FIN "
+                           f"(FIN to ACK: {(ack.time - fin.time) * 1000:.1f} ms)")
+
+
+def _observe_wire(spec: dict[str, Any], conversations: Sequence[Conversation]) -> tuple[bool,
+                                                                                        str]:
+    pattern = compile_pattern(spec["wire"])
+    wanted = spec.get("streams")
+    chosen = list(conversations) if wanted else list(conversations[:1])
+    if not chosen:
+        return False, "nothing was captured"
+    shown = "; ".join(" ".join(c.tokens()) for c in chosen)
+    ok = all(pattern.match(c.tokens()).ok for c in chosen)
+    if wanted:
+        ok = ok and len(chosen) == wanted
+        return ok, f"{len(chosen)} connection(s) on the wire: {shown}"
+    return ok, f"the wire showed {shown}"
+
+
+def _observe_flag(spec: dict[str, Any], conversations: Sequence[Conversation]) -> tuple[bool,
+                                                                                        str]:
+    flags = str_to_flags(spec["flag"])
+    side = spec.get("from")
+    hits, total = [], 0
+    for conv in conversations:
+        for seg, tok in zip(conv.segments, conv.tokens(), strict=True):
+            total += 1
+            from_side = "client" if tok.startswith(">") else "server"
+            if seg.flags & flags == flags and (side is None or side == from_side):
+                hits.append(f"{tok} (packet {seg.index})")
+    who = f" from the {side}" if side else ""
+    what = "+".join(_FLAG_NAMES.get(letter, letter) for letter in spec["flag"])
+    line = (f"{what}{who}: {', '.join(hits)}" if hits
+            else f"no {what}{who} among {total} packets")
+    return bool(hits) == spec.get("seen", True), line
+
+
+def _observe_state(spec: dict[str, Any], result: RunResult) -> tuple[bool, str]:
+    side = spec["state"]
+    state = result.state_of(side)
+    queued = int(result.states.get(side, {}).get("send_q", 0) or 0)
+    ok = ("is" not in spec or state == spec["is"]) and queued >= spec.get("min_send_q", 0)
+    extra = f" with {queued:,} bytes in its send queue" if queued else ""
+    return ok, f"the {side} ended in {state}{extra}"
+
+
+def _observe_bytes(spec: dict[str, Any], result: RunResult) -> tuple[bool, str]:
+    reader, writer = spec["read_by"], spec["written_by"]
+    read = _bytes(result.calls, reader, _RECV_CALLS)
+    written = _bytes(result.calls, writer, _SEND_CALLS)
+    ok = read < written if spec.get("got", "fewer") == "fewer" else read == written
+    return ok, f"{reader} read {read:,} of the {written:,} bytes {writer} wrote"
+
+
+def _bytes(calls: Sequence[Call], sock: str, kinds: Sequence[str]) -> int:
+    return sum(c.ret for c in calls
+               if c.sock == sock and c.call in kinds and c.ret is not None and c.ret > 0)

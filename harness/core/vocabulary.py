@@ -1,0 +1,49 @@
+"""The words every part of the harness shares: families, sides, topologies, TCP states,
+addresses and ports, and how an endpoint is written."""
+
+from __future__ import annotations
+
+#: Address families a scenario runs on.
+FAMILIES = ("ipv4", "ipv6")
+#: The two peers of a run: the side that connects, and the side that listens.
+SIDES = ("client", "server")
+#: Who makes a call: a peer, or the lab itself (the waits on states and the wire).
+ACTORS = (*SIDES, "lab")
+#: Where the peers live: one namespace's `lo`, or two namespaces joined by a veth pair.
+TOPOLOGIES = ("loopback", "veth")
+#: Whose egress an impaired link's qdisc sits on.
+LINK_SIDES = ("both", *SIDES)
+
+#: The port the server listens on in every run.
+SERVER_PORT = 5000
+#: Addresses on loopback, by family.
+LOOPBACK = {"ipv4": "127.0.0.1", "ipv6": "::1"}
+#: Addresses and prefix lengths of each end of the veth pair (documentation ranges).
+VETH = {"client": {"ipv4": ("192.0.2.1", 24), "ipv6": ("2001:db8::1", 64)},
+        "server": {"ipv4": ("192.0.2.2", 24), "ipv6": ("2001:db8::2", 64)}}
+
+#: TCP states as `ss` names them, indexed by the kernel's enum tcp_state (1 is ESTABLISHED).
+TCP_STATES = (
+    "", "ESTABLISHED", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT",
+    "CLOSE", "CLOSE-WAIT", "LAST-ACK", "LISTEN", "CLOSING", "NEW-SYN-RECV",
+)
+#: The state we report for a side whose socket is in no kernel table any more (RFC 793).
+CLOSED = "CLOSED"
+#: Every state a scenario may name.
+STATE_NAMES = (*TCP_STATES[1:], CLOSED)
+
+#: Seconds a run may take, steps to teardown, unless told otherwise.
+RUN_DEADLINE = 60.0
+
+Endpoint = tuple[str, int]
+
+
+def endpoint_text(end: Endpoint) -> str:
+    """`127.0.0.1:5000`, or `[::1]:5000` for an IPv6 address."""
+    host, port = end
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def tcpdump_endpoint(end: Endpoint) -> str:
+    """`10.0.0.1.40000`, as tcpdump writes an address and port."""
+    return f"{end[0]}.{end[1]}"

@@ -1,0 +1,105 @@
+"""Starting a peer agent process: forked from this interpreter, or a fresh one executed.
+
+A fresh interpreter costs 25-30 ms of start-up per peer, two peers per run. A fork of the
+running interpreter costs about a millisecond and needs no import at all, since everything
+the agent runs is already loaded. The forked child keeps only its two pipes, stderr and the
+namespace's descriptor (every other descriptor of ours is closed in it), freezes the heap it
+inherited so its garbage collector never walks our objects, and never returns into our code:
+it leaves by os._exit.
+
+A fork happens while other threads of ours run (the capture's sniffer, say). The child uses
+none of their locks: it writes with os.write and reads a file object of its own, and
+CPython's fork hooks reset the GIL, the import lock and the threading module.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import select
+import subprocess
+import sys
+import warnings
+from typing import IO
+
+_AGENT_FD = 3  # where the namespace's descriptor sits in a forked child
+
+
+class ForkedAgent:
+    """A peer agent forked from this process, with the part of Popen's interface we use."""
+
+    def __init__(self, netns_fd: int) -> None:
+        parent = os.getpid()
+        into_r, into_w = os.pipe2(os.O_CLOEXEC)
+        back_r, back_w = os.pipe2(os.O_CLOEXEC)
+        # Imported before the fork, so that the child imports nothing.
+        import harness.lab.child_peer_agent as agent
+
+        with warnings.catch_warnings():  # 3.12+ warns of fork() with threads; see above
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the child: never returns
+            try:
+                gc.freeze()
+                os.dup2(into_r, 0)
+                os.dup2(back_w, 1)
+                os.dup2(netns_fd, _AGENT_FD)
+                os.closerange(_AGENT_FD + 1, os.sysconf("SC_OPEN_MAX"))
+                agent.run_forked(_AGENT_FD, parent)
+            finally:
+                os._exit(70)
+        os.close(into_r)
+        os.close(back_w)
+        self.pid = pid
+        self.returncode: int | None = None
+        self.stdin: IO[bytes] = os.fdopen(into_w, "wb")
+        self.stdout: IO[bytes] = os.fdopen(back_r, "rb", buffering=0)
+        self._pidfd = os.pidfd_open(pid)
+
+    def poll(self) -> int | None:
+        """The exit code once the process has ended (reaping it), else None."""
+        if self.returncode is None:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                self._ended(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the process to end and return its exit code (negative: the signal);
+        subprocess.TimeoutExpired after timeout seconds."""
+        if self.returncode is None:
+            if timeout is not None and not select.select([self._pidfd], [], [], timeout)[0]:
+                raise subprocess.TimeoutExpired(f"peer agent {self.pid}", timeout)
+            _, status = os.waitpid(self.pid, 0)
+            self._ended(status)
+        assert self.returncode is not None
+        return self.returncode
+
+    def _ended(self, status: int) -> None:
+        self.returncode = os.waitstatus_to_exitcode(status)
+        os.close(self._pidfd)
+
+    def send_signal(self, sig: int) -> None:
+        """Send sig, unless the process has already been reaped."""
+        if self.returncode is None:
+            os.kill(self.pid, sig)
+
+
+def start_agent(netns_fd: int, how: str = "fork") -> ForkedAgent | subprocess.Popen:
+    """A peer agent joined to the namespace behind netns_fd, talking JSON lines on its
+    stdin/stdout: forked (how="fork", the default) or executed afresh (how="exec")."""
+    if how == "fork":
+        return ForkedAgent(netns_fd)
+    if how != "exec":
+        raise ValueError(f"unknown way to start a peer: {how!r} (fork or exec)")
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness.lab.child_peer_agent", "--netns-fd", str(netns_fd),
+         "--parent", str(os.getpid())],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(netns_fd,),
+    )
+
+
+def default_start() -> str:
+    """How peers start unless told: HARNESS_PEER_START=exec or fork (the default)."""
+    return os.environ.get("HARNESS_PEER_START", "fork")
+

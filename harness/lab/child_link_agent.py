@@ -1,0 +1,151 @@
+"""The impaired link of a veth lab, in user space: a process in a namespace between the client
+and the server that forwards every TCP frame from one interface to the other after a fixed
+delay, losing a share of them at random and dropping the first RSTs from a side when told.
+
+It stands in for `tc qdisc … netem` on kernels built without netem (this project's CI kernel
+among them). Frames are read and written with PACKET_VNET_HDR, so a segment the sender's
+stack left for segmentation offload (larger than the MTU) crosses as it came, with its
+offload header. Each direction is a FIFO with a constant delay, so frames keep their order,
+as netem's do without jitter.
+
+Run as `python -m harness.lab.child_link_agent --netns-fd FD --parent PID --client IF --server IF
+[--delay-client S] [--delay-server S] [--loss P] [--drop-rst-from SIDE --drop-rst-count N]`
+(delays are per egress side, in seconds); it prints one line, `ready`, once both packet
+sockets are bound, and forwards until its parent dies or stdin closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import os
+import random
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from harness.lab.capture import (
+    ETH_P_ALL,
+    PACKET_IGNORE_OUTGOING,
+    SOL_PACKET,
+    TCP_ONLY,
+    attach_filter,
+)
+from harness.lab.netns import join_for_life
+
+PACKET_VNET_HDR = 15
+_VNET_HDR = 10  # struct virtio_net_hdr
+_FRAME = 65536 + _VNET_HDR
+_ETH_IPV4, _ETH_IPV6 = 0x0800, 0x86DD
+_RST = 0x04
+
+
+def tcp_flags(frame: bytes) -> int | None:
+    """The TCP flags of an Ethernet frame (without the offload header), None if not TCP."""
+    if len(frame) < 14:
+        return None
+    kind = struct.unpack_from("!H", frame, 12)[0]
+    if kind == _ETH_IPV4 and len(frame) >= 34 and frame[23] == 6:
+        offset = 14 + (frame[14] & 0x0F) * 4
+    elif kind == _ETH_IPV6 and len(frame) >= 54 and frame[20] == 6:
+        offset = 54
+    else:
+        return None
+    return frame[offset + 13] if len(frame) > offset + 13 else None
+
+
+@dataclass
+class Direction:
+    """One way across the link: where frames leave, how long they take, what is lost."""
+
+    out: socket.socket
+    delay: float
+    drop_rst: int = 0
+    queue: list[tuple[float, int, bytes]] = field(default_factory=list)
+
+
+@dataclass
+class Rules:
+    """How the link treats frames: the loss share and the generator that decides it."""
+
+    loss: float = 0.0
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+
+    def keep(self, direction: Direction, frame: bytes) -> bool:
+        """Whether a frame crosses: not lost at random, not one of the RSTs to drop."""
+        flags = tcp_flags(frame[_VNET_HDR:])
+        if direction.drop_rst and flags is not None and flags & _RST:
+            direction.drop_rst -= 1
+            return False
+        return not (self.loss and self.rng.random() < self.loss)
+
+
+def open_link_socket(ifname: str) -> socket.socket:
+    """A packet socket on ifname that reads arriving TCP frames with their offload header."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    attach_filter(sock, TCP_ONLY)
+    sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+    sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)  # not what we send ourselves
+    sock.bind((ifname, ETH_P_ALL))
+    return sock
+
+
+def forward(ways: dict[socket.socket, Direction], rules: Rules, control: TextIO) -> None:
+    """Move frames until control (stdin) closes: read what arrives, send what is due."""
+    sel = selectors.DefaultSelector()
+    for sock in ways:
+        sel.register(sock, selectors.EVENT_READ)
+    sel.register(control, selectors.EVENT_READ)
+    order = 0
+    while True:
+        due = min((d.queue[0][0] for d in ways.values() if d.queue), default=None)
+        wait = None if due is None else max(0.0, due - time.monotonic())
+        for key, _ in sel.select(wait):
+            if key.fileobj is control:
+                if not os.read(control.fileno(), 4096):
+                    return
+                continue
+            sock, way = key.fileobj, ways[key.fileobj]
+            frame = sock.recv(_FRAME)
+            if rules.keep(way, frame):
+                order += 1
+                heapq.heappush(way.queue, (time.monotonic() + way.delay, order, frame))
+        now = time.monotonic()
+        for way in ways.values():
+            while way.queue and way.queue[0][0] <= now:
+                way.out.send(heapq.heappop(way.queue)[2])
+
+
+def main() -> None:
+    """Join the middle namespace, tie our life to the parent's, then forward."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--netns-fd", type=int, required=True)
+    parser.add_argument("--parent", type=int, required=True)
+    parser.add_argument("--client", required=True, help="the interface towards the client")
+    parser.add_argument("--server", required=True, help="the interface towards the server")
+    parser.add_argument("--delay-client", type=float, default=0.0,
+                        help="seconds added to frames the client sends")
+    parser.add_argument("--delay-server", type=float, default=0.0,
+                        help="seconds added to frames the server sends")
+    parser.add_argument("--loss", type=float, default=0.0, help="share of frames lost, 0..1")
+    parser.add_argument("--drop-rst-from", choices=["client", "server"])
+    parser.add_argument("--drop-rst-count", type=int, default=1)
+    args = parser.parse_args()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the orchestrator's to handle
+    join_for_life(args.netns_fd, args.parent)
+    towards_client, towards_server = open_link_socket(args.client), open_link_socket(args.server)
+    drops = {side: args.drop_rst_count if args.drop_rst_from == side else 0
+             for side in ("client", "server")}
+    ways = {towards_client: Direction(towards_server, args.delay_client, drops["client"]),
+            towards_server: Direction(towards_client, args.delay_server, drops["server"])}
+    os.write(sys.stdout.fileno(), b"ready\n")
+    forward(ways, Rules(args.loss), sys.stdin)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,289 @@
+"""The user's own programs as a lab's peers: a command run in one side's network namespace.
+
+A Program is started through this module's `main` (`python -m harness.lab.programs --netns-fd N
+--parent PID -- ARGV...`), a small launcher that does what the harness's own peers do:
+it ties its life to the harness (PR_SET_PDEATHSIG, SIGKILL), joins the namespace, puts back
+the signal dispositions Python changed (SIGPIPE, SIGXFSZ) and then execs the command, so the
+process *is* the user's program, in its own session (a process group `stop()` can signal
+as a whole). Nothing outlives the lab: `stop()` sends SIGTERM to the group, then SIGKILL
+after a short grace, and reaps; a SIGKILL of the harness kills the program with it.
+
+stdout and stderr go to files in a temporary folder (only their tails are read back, for
+reports); `close()` stops the program, keeps the tails in memory and removes the folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.lab.netns import Namespace
+
+STOP_GRACE = 1.0  # seconds between SIGTERM and SIGKILL
+TAIL_BYTES = 4096
+START_TIMEOUT = 20.0  # for the launcher to exec the command
+_SHELL = "/bin/sh"
+
+
+class ProgramError(RuntimeError):
+    """A user program could not be started or did not do what the run needed (one line)."""
+
+
+class NoSuchProgram(ProgramError, FileNotFoundError):
+    """The executable a command names does not exist (or is not executable)."""
+
+
+def substitute(argv: Sequence[str], host: str | None, port: int | None) -> list[str]:
+    """Each argument with `{host}` and `{port}` replaced (other braces are left alone)."""
+    out = []
+    for arg in argv:
+        if host is not None:
+            arg = arg.replace("{host}", host)
+        if port is not None:
+            arg = arg.replace("{port}", str(port))
+        out.append(arg)
+    return out
+
+
+def command_argv(command: str | Sequence[str], shell: bool) -> list[str]:
+    """The argument list a command runs as: split like a shell would (no shell involved), or
+    `/bin/sh -c COMMAND` with shell=True. ProgramError for an empty or unparsable command."""
+    if shell:
+        text = command if isinstance(command, str) else " ".join(command)
+        if not text.strip():
+            raise ProgramError("an empty command")
+        return [_SHELL, "-c", text]
+    if isinstance(command, str):
+        try:
+            argv = shlex.split(command)
+        except ValueError as exc:
+            raise ProgramError(f"cannot split the command {command!r}: {exc}") from None
+    else:
+        argv = [str(a) for a in command]
+    if not argv:
+        raise ProgramError("an empty command")
+    return argv
+
+
+def resolve(program: str) -> str:
+    """The executable that runs for argv[0], looked up like execvp; NoSuchProgram if none."""
+    if "/" in program:
+        if not os.path.isfile(program):
+            raise NoSuchProgram(f"no such program: {program}")
+        if not os.access(program, os.X_OK):
+            raise NoSuchProgram(f"not executable: {program}")
+        return program
+    found = shutil.which(program)
+    if found is None:
+        raise NoSuchProgram(f"no such program: {program} (not found on PATH)")
+    return found
+
+
+def describe_status(code: int | None) -> str:
+    """`exited 0`, `killed by SIGTERM`, or `still running`."""
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited {code}"
+
+
+class Program:
+    """One user command running in a side's namespace, its output kept in files."""
+
+    def __init__(self, ns: Namespace, side: str, command: str | Sequence[str], *,
+                 shell: bool = False, stdin: bool = False, host: str | None = None,
+                 port: int | None = None) -> None:
+        self.side = side
+        self.shell = shell
+        self.argv = substitute(command_argv(command, shell), host, port)
+        resolve(self.argv[0])
+        self.stopped = False  # True once stop() had to end it
+        self.stop_signal: str | None = None
+        self._tails: dict[str, str] | None = None
+        self._folder = Path(tempfile.mkdtemp(prefix=f"harness-{side}-"))
+        self.ended: float | None = None
+        ready, ready_w = os.pipe()  # closed by the exec (or says why the exec failed)
+        launcher = [sys.executable, "-m", "harness.lab.programs", "--netns-fd", str(ns.fd),
+                    "--parent", str(os.getpid()), "--ready-fd", str(ready_w), "--",
+                    *self.argv]
+        try:
+            with open(self._folder / "stdout", "wb") as out, \
+                    open(self._folder / "stderr", "wb") as err:
+                self._proc = subprocess.Popen(
+                    launcher, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                    stdout=out, stderr=err, pass_fds=(ns.fd, ready_w),
+                    start_new_session=True)
+            self.pid = self._proc.pid
+            os.close(ready_w)
+            ready_w = -1
+            self._await_exec(ready)
+        except BaseException:
+            if hasattr(self, "_proc"):
+                self.stop()
+            shutil.rmtree(self._folder, ignore_errors=True)
+            raise
+        finally:
+            os.close(ready)
+            if ready_w >= 0:
+                os.close(ready_w)
+        self.started = time.monotonic()
+
+    def _await_exec(self, ready: int) -> None:
+        """Return once the launcher has joined the namespace and exec'd the command (the
+        pipe's end closes on exec); ProgramError with the launcher's reason otherwise."""
+        said, end = b"", time.monotonic() + START_TIMEOUT
+        while True:
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([ready], [], [], left)[0]:
+                raise ProgramError(f"the {self.side} program did not start within "
+                                   f"{START_TIMEOUT:.0f} s: {self.command}")
+            chunk = os.read(ready, 4096)
+            if not chunk:
+                break
+            said += chunk
+        if said:
+            raise ProgramError(said.decode(errors="replace").strip())
+
+    def __repr__(self) -> str:
+        return f"<Program {self.side} pid {self.pid} {self.command!r}: {self.status_text()}>"
+
+    @property
+    def command(self) -> str:
+        """The command as run, quoted for a shell."""
+        return self.argv[2] if self.shell else shlex.join(self.argv)
+
+    # -- its life ------------------------------------------------------------------------
+    def poll(self) -> int | None:
+        """The exit status (negative: the signal that ended it), None while it runs."""
+        code = self._proc.poll()
+        if code is not None and self.ended is None:
+            self.ended = time.monotonic()
+        return code
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once it has ended (see poll)."""
+        return self.poll()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait up to timeout seconds (None: for ever) for it to end: its exit status, or
+        None if it is still running."""
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.poll()
+
+    def feed(self, data: bytes) -> None:
+        """Write data to its stdin (started with stdin=True)."""
+        if self._proc.stdin is None:
+            raise ProgramError(f"the {self.side} program was started without stdin=True")
+        self._proc.stdin.write(data)
+        self._proc.stdin.flush()
+
+    def stop(self, grace: float = STOP_GRACE) -> int:
+        """End it if it still runs (SIGTERM to its process group, SIGKILL after grace
+        seconds), kill whatever is left of its group, reap it; its exit status."""
+        if self._proc.poll() is None:
+            self.stopped, self.stop_signal = True, "SIGTERM"
+            self._signal_group(signal.SIGTERM)
+            if self.wait(grace) is None:
+                self.stop_signal = "SIGKILL"
+                self._signal_group(signal.SIGKILL)
+        self._signal_group(signal.SIGKILL)  # children it left behind in its group
+        self._proc.wait()
+        if self._proc.stdin is not None:
+            with contextlib.suppress(OSError):  # a broken pipe to a dead program says nothing
+                self._proc.stdin.close()
+        return self.poll()  # type: ignore[return-value]
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
+
+    def close(self) -> None:
+        """Stop it, keep the tails of its output, remove its folder."""
+        self.stop()
+        if self._tails is None:
+            self._tails = {name: self._read_tail(name) for name in ("stdout", "stderr")}
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+    # -- what it said --------------------------------------------------------------------
+    def _read_tail(self, name: str) -> str:
+        if self._tails is not None:
+            return self._tails[name]
+        try:
+            with open(self._folder / name, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - TAIL_BYTES))
+                data = f.read()
+        except OSError:
+            return ""
+        text = data.decode("utf-8", errors="replace")
+        return text.split("\n", 1)[-1] if size > TAIL_BYTES else text
+
+    def stdout(self) -> str:
+        """The end of what it wrote to stdout (the last 4 KiB at most)."""
+        return self._read_tail("stdout")
+
+    def stderr(self) -> str:
+        """The end of what it wrote to stderr (the last 4 KiB at most)."""
+        return self._read_tail("stderr")
+
+    def tail(self, name: str = "stderr", lines: int = 5) -> list[str]:
+        """The last lines of stdout or stderr, blank lines left out."""
+        return [line for line in self._read_tail(name).splitlines() if line.strip()][-lines:]
+
+    def status_text(self) -> str:
+        """`exited 0 after 0.012 s`, `stopped by SIGTERM after 10.0 s`, `still running`."""
+        code = self.poll()
+        if code is None:
+            return "still running"
+        took = f" after {self.ended - self.started:.3f} s" if self.ended is not None else ""
+        if self.stopped:
+            return f"stopped with {self.stop_signal}{took} ({describe_status(code)})"
+        return f"{describe_status(code)}{took}"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The launcher: tie our life to the harness, join the namespace, exec the command."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        split = args.index("--")
+        options = dict(zip(args[:split:2], args[1:split:2], strict=True))
+        netns_fd, parent = int(options["--netns-fd"]), int(options["--parent"])
+        ready = int(options["--ready-fd"])
+        command = args[split + 1:]
+    except (ValueError, KeyError):
+        sys.exit("usage: python -m harness.lab.programs --netns-fd N --parent PID --ready-fd N "
+                 "-- COMMAND...")
+    from harness.lab.netns import join_for_life
+
+    try:
+        join_for_life(netns_fd, parent)
+        os.set_inheritable(ready, False)  # the exec closes it: the harness knows we run
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):  # as a shell starts it
+            signal.signal(sig, signal.SIG_DFL)
+        os.execvp(command[0], command)
+    except Exception as exc:  # said to the harness, which raises ProgramError with it
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        os.write(ready, f"cannot run {command[0]}: {reason}".encode())
+        os._exit(127)
+
+
+if __name__ == "__main__":
+    main()

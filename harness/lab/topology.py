@@ -1,0 +1,339 @@
+"""Where a lab's peers live and where its capture listens.
+
+`loopback`: one namespace, both peers on its `lo`, the capture on `lo` too.
+`veth`: the client and the server each in their own namespace, joined by a veth pair and
+addressed from the documentation ranges (192.0.2.0/24, 2001:db8::/64, IPv6 without DAD so
+the first connect never races it, neighbours entered statically so no ARP or neighbour
+discovery delays the first packet); the capture listens on the client's end, where every
+packet passes exactly once (leaving or arriving). A netem qdisc can impair the link, and a
+tc filter can drop RSTs for a while.
+
+Links and addresses are made over netlink with pyroute2; qdiscs and filters with `tc`, run
+inside the namespace (it takes tc's own syntax, which is what users know).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from harness.lab.netns import Namespace
+
+TOPOLOGIES = ("loopback", "veth")
+LINK_SIDES = ("both", "client", "server")
+LOOPBACK = {"ipv4": "127.0.0.1", "ipv6": "::1"}
+VETH = {"client": {"ipv4": ("192.0.2.1", 24), "ipv6": ("2001:db8::1", 64)},
+        "server": {"ipv4": ("192.0.2.2", 24), "ipv6": ("2001:db8::2", 64)}}
+IFNAMES = {"client": "veth-client", "server": "veth-server"}
+_IFA_F_NODAD = 0x02
+_NUD_PERMANENT = 0x80
+_TC_TIMEOUT = 10.0
+_AGENT_START = 10.0
+
+
+class TopologyError(RuntimeError):
+    """The lab's network could not be built or changed; the message says what failed."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """An impairment of the veth link: netem arguments on one side's egress or both, and
+    the first RST(s) a side sends dropped."""
+
+    netem: str = ""
+    side: str = "both"
+    drop_rst_from: str | None = None
+    drop_rst_count: int = 1
+
+    def sides(self) -> tuple[str, ...]:
+        """The sides whose egress gets the qdisc."""
+        return ("client", "server") if self.side == "both" else (self.side,)
+
+    def emulated(self) -> tuple[float, float]:
+        """(loss share, delay in seconds) from the netem arguments the user-space link can
+        play: `delay TIME` and `loss PERCENT%`; TopologyError for anything else."""
+        words, loss, delay = shlex.split(self.netem), 0.0, 0.0
+        while words:
+            word = words.pop(0)
+            if word in ("delay", "loss") and words:
+                value = words.pop(0)
+                if word == "delay":
+                    delay = _seconds(value)
+                else:
+                    loss = _percent(value)
+                continue
+            raise TopologyError(f"netem {self.netem!r}: the user-space link plays only "
+                                f"`delay TIME` and `loss PERCENT%`, not {word!r}; other "
+                                "options need a kernel with netem")
+        return loss, delay
+
+
+def _seconds(text: str) -> float:
+    for unit, scale in (("ms", 1e-3), ("us", 1e-6), ("s", 1.0)):
+        if text.endswith(unit):
+            try:
+                return float(text[: -len(unit)]) * scale
+            except ValueError:
+                break
+    raise TopologyError(f"netem delay {text!r}: write a time such as 20ms, 500us or 1s")
+
+
+def _percent(text: str) -> float:
+    try:
+        share = float(text.removesuffix("%")) / 100
+    except ValueError:
+        share = -1.0
+    if not 0.0 <= share <= 1.0:
+        raise TopologyError(f"netem loss {text!r}: write a percentage such as 1%")
+    return share
+
+
+class Topology:
+    """The namespaces of one lab and where its capture listens; closing it removes them."""
+
+    name = "loopback"
+
+    def __init__(self) -> None:
+        self.client_ns = self.server_ns = self.capture_ns = Namespace()
+        self.capture_if = "lo"
+        self.keep_outgoing = False  # lo shows each packet twice: keep the arriving copy
+
+    def server_ip(self, family: str) -> str:
+        """The address the server listens on and the client connects to."""
+        return LOOPBACK[family]
+
+    def describe(self) -> str:
+        """Where the capture was made, for the pcapng interface block."""
+        return (f"loopback of an anonymous network namespace (net:[{self.capture_ns.inode}]) "
+                "made for this run")
+
+    def link_text(self) -> str:
+        """The link's impairment in words; loopback has none."""
+        return "no impairment"
+
+    def ns_of(self, side: str) -> Namespace:
+        """The namespace a side's peer runs in."""
+        return self.client_ns if side == "client" else self.server_ns
+
+    def close(self) -> None:
+        """Drop the namespaces (and with them every interface in them)."""
+        for ns in {id(n): n for n in (self.client_ns, self.server_ns)}.values():
+            ns.close()
+
+
+class VethTopology(Topology):
+    """Two namespaces joined by a veth pair; with an impaired link, by two pairs and a
+    user-space link between them in a third namespace when the kernel has no netem."""
+
+    name = "veth"
+
+    def __init__(self, link: Link | None = None) -> None:
+        self._made: list[Namespace] = []
+        self._agent: subprocess.Popen | None = None
+        self.link = link
+        try:
+            self.client_ns, self.server_ns = self._namespace(), self._namespace()
+            self.capture_ns, self.capture_if = self.client_ns, IFNAMES["client"]
+            self.keep_outgoing = True  # one end of a veth sees each packet once
+            self.emulated = link is not None and (link.drop_rst_from is not None
+                                                  or not kernel_has_netem())
+            self._build()
+            if link is not None and link.netem and not self.emulated:
+                self.impair(link)
+        except BaseException:
+            self.close()
+            raise
+
+    def _namespace(self) -> Namespace:
+        ns = Namespace()
+        self._made.append(ns)
+        return ns
+
+    def _build(self) -> None:
+        if self.emulated:
+            middle = self._namespace()
+            for side in ("client", "server"):
+                far = middle.fd
+                self.ns_of(side).run(lambda s=side, f=far: _make_pair(s, f"link-{s}", f))
+            middle.run(lambda: [_up(f"link-{side}") for side in ("client", "server")])
+            self._start_agent(middle)
+        else:
+            server_fd = self.server_ns.fd
+            self.client_ns.run(lambda: _make_pair("client", IFNAMES["server"], server_fd))
+        macs = {side: self.ns_of(side).run(lambda s=side: _configure(s))
+                for side in ("client", "server")}
+        for side, other in (("client", "server"), ("server", "client")):
+            self.ns_of(side).run(lambda s=side, o=other: _neighbours(s, o, macs[o]))
+
+    def _start_agent(self, middle: Namespace) -> None:
+        """The user-space link, in the middle namespace; returns once it forwards."""
+        assert self.link is not None
+        loss, delay = self.link.emulated()
+        sides = self.link.sides() if self.link.netem else ()
+        command = [sys.executable, "-m", "harness.lab.child_link_agent",
+                   "--netns-fd", str(middle.fd),
+                   "--parent", str(os.getpid()), "--client", "link-client", "--server",
+                   "link-server", "--loss", str(loss),
+                   *(a for side in sides for a in (f"--delay-{side}", str(delay)))]
+        if self.link.drop_rst_from:
+            command += ["--drop-rst-from", self.link.drop_rst_from, "--drop-rst-count",
+                        str(self.link.drop_rst_count)]
+        self._agent = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       pass_fds=(middle.fd,))
+        ready = select.select([self._agent.stdout], [], [], _AGENT_START)[0]
+        line = self._agent.stdout.readline() if ready else b""
+        if line.strip() != b"ready":
+            raise TopologyError(f"the user-space link did not start within {_AGENT_START:.0f} "
+                                f"s (exit status {self._agent.poll()})")
+
+    def server_ip(self, family: str) -> str:
+        return VETH["server"][family][0]
+
+    def describe(self) -> str:
+        where = (f"{IFNAMES['client']}, the client's end of a veth pair; client in "
+                 f"net:[{self.client_ns.inode}] ({VETH['client']['ipv4'][0]}, "
+                 f"{VETH['client']['ipv6'][0]}), server in net:[{self.server_ns.inode}] "
+                 f"({VETH['server']['ipv4'][0]}, {VETH['server']['ipv6'][0]})")
+        if self.emulated and self.link is not None:
+            where += f"; between them a user-space link ({self.link_text()})"
+        return where
+
+    def link_text(self) -> str:
+        """The impairment in words: `delay 150ms on both sides, the first RST from the server
+        dropped`."""
+        if self.link is None:
+            return "no impairment"
+        parts = [f"{self.link.netem} on {self.link.side} side(s)"] if self.link.netem else []
+        if self.link.drop_rst_from:
+            parts.append(f"the first {self.link.drop_rst_count} RST(s) from the "
+                         f"{self.link.drop_rst_from} dropped")
+        return ", ".join(parts)
+
+    def impair(self, link: Link) -> None:
+        """A netem qdisc on the egress of the link's side(s)."""
+        for side in link.sides():
+            self._tc(side, ["qdisc", "replace", "dev", IFNAMES[side], "root", "netem",
+                            *shlex.split(link.netem)])
+
+    def _tc(self, side: str, args: list[str]) -> None:
+        def run() -> subprocess.CompletedProcess:
+            return subprocess.run(["tc", *args], capture_output=True, text=True,
+                                  timeout=_TC_TIMEOUT, check=False)
+
+        try:
+            done = self.ns_of(side).run(run)
+        except FileNotFoundError:
+            raise TopologyError("tc is not installed: apt-get install iproute2") from None
+        if done.returncode != 0:
+            message = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise TopologyError(f"`tc {' '.join(args)}` failed on the {side}'s end: {message}")
+
+    def close(self) -> None:
+        """Stop the link's process, then drop the namespaces."""
+        if self._agent is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self._agent.kill()
+            self._agent.wait()
+            for pipe in (self._agent.stdin, self._agent.stdout):
+                with contextlib.suppress(OSError):
+                    pipe.close()
+            self._agent = None
+        for ns in self._made:
+            ns.close()
+        self._made = []
+
+
+def _iproute():
+    from pyroute2 import IPRoute
+
+    return IPRoute()
+
+
+def _make_pair(side: str, far_name: str, far_fd: int) -> None:
+    """In a side's namespace: a veth pair, its far end (far_name) moved to namespace far_fd."""
+    with _iproute() as ipr:
+        ipr.link("add", ifname=IFNAMES[side], kind="veth",
+                 peer={"ifname": far_name, "net_ns_fd": far_fd})
+
+
+def _up(ifname: str) -> None:
+    with _iproute() as ipr:
+        ipr.link("set", index=ipr.link_lookup(ifname=ifname)[0], state="up")
+
+
+def _configure(side: str) -> str:
+    """Address one end (DAD off) and bring it up; its MAC address."""
+    with _iproute() as ipr:
+        index = ipr.link_lookup(ifname=IFNAMES[side])[0]
+        for address, prefix in VETH[side].values():
+            ipr.addr("add", index=index, address=address, prefixlen=prefix,
+                     flags=_IFA_F_NODAD)
+        ipr.link("set", index=index, state="up")
+        return _mac(ipr, IFNAMES[side])
+
+
+def _neighbours(side: str, other: str, mac: str) -> None:
+    """The other end's addresses, entered as permanent neighbours of this end."""
+    with _iproute() as ipr:
+        index = ipr.link_lookup(ifname=IFNAMES[side])[0]
+        for address, _prefix in VETH[other].values():
+            ipr.neigh("add", dst=address, lladdr=mac, ifindex=index, state=_NUD_PERMANENT)
+
+
+def _mac(ipr, ifname: str) -> str:
+    (link,) = ipr.get_links(ipr.link_lookup(ifname=ifname)[0])
+    return str(link.get_attr("IFLA_ADDRESS"))
+
+
+def make_topology(name: str, link: Link | None = None) -> Topology:
+    """A fresh topology by name, its link impaired as told (veth only)."""
+    if name == "loopback":
+        if link is not None:
+            raise TopologyError("an impaired link needs two namespaces: use the veth topology")
+        return Topology()
+    if name == "veth":
+        try:
+            return VethTopology(link)
+        except ImportError:
+            raise TopologyError("pyroute2 is not installed: `make` installs it") from None
+    raise TopologyError(f"unknown topology {name!r}: use {' or '.join(TOPOLOGIES)}")
+
+
+_netem: dict[str, bool] = {}
+
+
+def _netem_on_scratch_lo(args: list[str]) -> subprocess.CompletedProcess:
+    """`tc qdisc add dev lo root netem ARGS` in a namespace made for the question."""
+    with Namespace() as ns:
+        return ns.run(lambda: subprocess.run(
+            ["tc", "qdisc", "add", "dev", "lo", "root", "netem", *args],
+            capture_output=True, text=True, timeout=_TC_TIMEOUT, check=False))
+
+
+def kernel_has_netem() -> bool:
+    """Whether this kernel has the netem qdisc (asked once per process)."""
+    if "answer" not in _netem:
+        _netem["answer"] = _netem_on_scratch_lo(["delay", "1ms"]).returncode == 0
+    return _netem["answer"]
+
+
+def netem_problem(link: Link) -> str | None:
+    """Why this link cannot be made here (one line), or None: netem arguments are tried on a
+    scratch namespace's lo when the kernel has netem, and checked against what the user-space
+    link plays when it has not."""
+    if not kernel_has_netem() or link.drop_rst_from:
+        try:
+            link.emulated()
+        except TopologyError as exc:
+            return str(exc)
+        return None
+    done = _netem_on_scratch_lo(shlex.split(link.netem))
+    if done.returncode == 0:
+        return None
+    message = (done.stderr.strip().splitlines() or ["no message"])[-1]
+    return f"--netem {link.netem!r}: tc refuses it: {message}"

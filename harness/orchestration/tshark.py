@@ -1,0 +1,89 @@
+"""Running tshark over our pcapng files: one process for any number of them.
+
+pcapng allows several sections in one file, so the files are concatenated into one
+temporary file and read by a single tshark; `frame.section_number` says which file each
+frame came from. One start (~0.15 s) serves a whole verify run instead of one per pcap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.core.crosscheck import (
+    FIELDS_ARGS,
+    TsharkOutputError,
+    WiresharkFrame,
+    batches,
+    parse_fields,
+)
+
+
+class TsharkError(RuntimeError):
+    """tshark is missing or failed; the message says which and what to do."""
+
+
+def tshark_version() -> str:
+    """`tshark 4.0.17`, or TsharkError when tshark is not installed."""
+    if shutil.which("tshark") is None:
+        raise TsharkError("tshark is not installed, so the cross-check cannot run: install "
+                          "it (Debian: apt-get install tshark; `make` does it when run as root)")
+    out = subprocess.run(["tshark", "--version"], capture_output=True, text=True, check=False)
+    first = out.stdout.splitlines()[0] if out.stdout else "tshark"
+    return " ".join(first.split()[:3]).rstrip(".")
+
+
+def read_pcaps(paths: Sequence[str | Path], connections: Sequence[set[tuple]] | None = None,
+               timeout: float = 60.0) -> list[list[WiresharkFrame]]:
+    """tshark's frames for each file, in the order given.
+
+    One tshark reads them all, unless `connections` (each file's four-tuples) shows two files
+    sharing a connection: those go to separate tshark runs (see crosscheck.batches).
+    """
+    tshark_version()
+    views: list[list[WiresharkFrame]] = [[] for _ in paths]
+    for group in batches(connections) if connections else [list(range(len(paths)))]:
+        for index, frames in zip(group, _read_joined([paths[i] for i in group], timeout),
+                                 strict=True):
+            views[index] = frames
+    return views
+
+
+def _read_joined(paths: Sequence[str | Path], timeout: float) -> list[list[WiresharkFrame]]:
+    if not paths:
+        return []
+    with tempfile.TemporaryDirectory(prefix="harness-tshark-") as folder:
+        joined = Path(folder, "all.pcapng")
+        with joined.open("wb") as out:
+            for path in paths:
+                out.write(Path(path).read_bytes())
+        try:
+            done = subprocess.run(["tshark", "-n", "-r", str(joined), *FIELDS_ARGS],
+                                  capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise TsharkError(f"tshark did not finish reading the pcaps within {timeout:.0f} "
+                              "s") from None
+    if done.returncode != 0:
+        message = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "no message"
+        raise TsharkError(f"tshark failed on the pcaps (exit {done.returncode}): {message}")
+    per_file: list[list[WiresharkFrame]] = [[] for _ in paths]
+    try:
+        read = parse_fields(done.stdout)
+    except TsharkOutputError as exc:
+        raise TsharkError(f"tshark printed what we cannot read: {exc}") from None
+    for frame in read:
+        per_file[frame.section - 1].append(frame)
+    return [_streams_from_zero(frames) for frames in per_file]
+
+
+def _streams_from_zero(frames: list[WiresharkFrame]) -> list[WiresharkFrame]:
+    """Stream numbers as tshark would give them reading this file alone: tshark numbers the
+    streams of the joined file in one sequence, so each file's start from its lowest."""
+    if not frames:
+        return frames
+    first = min(f.stream for f in frames)
+    return [dataclasses.replace(f, stream=f.stream - first) for f in frames]

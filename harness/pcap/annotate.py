@@ -1,0 +1,248 @@
+"""What each packet of a run says about itself: the step that sent it, the steps that happened
+without a packet before it, and its place in the pattern match.
+
+The comments are written into the run's pcapng (one option per line) and into results.json,
+so the pcap alone tells the run's whole timeline in Wireshark. Step comments start with the
+peer that made the call (`client: `, `server: `, `lab: `); pattern comments with `pattern: `.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from harness.core.conversation import Conversation, split_conversations
+from harness.core.notation import ACK, FIN, RST, SYN
+from harness.core.pattern import Match
+from harness.core.result import Call, RunResult
+from harness.core.segment import Segment
+
+# Calls whose own work can put a packet on the wire, and the packets each one can send.
+EMITTING = frozenset({"connect", "send", "recv", "drain", "fill", "shutdown", "close", "exit",
+                      "kill"})
+# A call this long was blocked; the packets its side sent meanwhile are noted as sent during it.
+BLOCKED = 0.005
+# A packet sent this long after a call returned is still that call's (capture timestamps come
+# from the receive path, a little after the send).
+_LATE = 0.002
+# Settings that change what these calls do; shown with the call.
+_LINGER_MATTERS = frozenset({"close", "shutdown", "exit", "kill"})
+SIDES = ("client", "server", "lab")
+# The words the comments are built from; harness.report.ladder reads a pcap's comments back by them.
+PATTERN = "pattern: "
+BROKE = "BROKE HERE: "
+AFTER_BREAK = "comes after the break"
+OTHER_STREAM = "not the judged connection"
+SENT = "; sent this"
+NO_PACKET = "; no packet of its own"
+ALSO_SENT = " also sent this"
+SENT_WHILE = "sent while "
+
+
+def duration(seconds: float) -> str:
+    """`0.1 ms`, `40.6 ms`, `1.020 s`."""
+    if seconds < 1.0:
+        return f"{seconds * 1000:.1f} ms"
+    return f"{seconds:.3f} s"
+
+
+def outcome(call: Call) -> str:
+    """What the call returned, in words: `0`, `-1 ECONNRESET`, `4096 bytes, then ECONNRESET`."""
+    if call.error:
+        return f"harness error: {call.error}"
+    if call.blocked:
+        return f"still blocked after {duration(call.elapsed)}"
+    text = f"{call.ret}"
+    if "ended_by" in call.info:
+        text += f" bytes, then {call.info['ended_by']}"
+    elif call.errno:
+        text += f" {call.errno}"
+    if "signal" in call.info:
+        text += f", {call.info['signal']} raised"
+    return text
+
+
+@dataclass
+class _Settings:
+    """The options set so far on each socket of a run, by socket name."""
+
+    linger: dict[str, tuple[int, int]] = field(default_factory=dict)
+    nonblocking: set[str] = field(default_factory=set)
+
+    def context(self, call: Call) -> str:
+        """` with SO_LINGER {1,0}`, ` (O_NONBLOCK)` or nothing, as it applies to call."""
+        parts = []
+        if call.call in _LINGER_MATTERS:
+            if call.call in ("exit", "kill"):
+                mine = f"{call.peer}/"
+                held = [f"{{{on},{secs}}} on {key.removeprefix(mine)}"
+                        for key, (on, secs) in sorted(self.linger.items())
+                        if key.startswith(mine)]
+                parts += [f" with SO_LINGER {', '.join(held)}"] if held else []
+            elif (key := f"{call.peer}/{call.sock}") in self.linger:
+                on, secs = self.linger[key]
+                parts.append(f" with SO_LINGER {{{on},{secs}}}")
+        if f"{call.peer}/{call.sock}" in self.nonblocking and call.call not in ("exit", "kill"):
+            parts.append(" (O_NONBLOCK)")
+        return "".join(parts)
+
+    def after(self, call: Call) -> None:
+        """Take note of a setting the call made (an accepted socket inherits its listener's)."""
+        key = f"{call.peer}/{call.sock}"
+        if call.call == "set_linger" and call.ret == 0:
+            self.linger[key] = (int(call.args["onoff"]), int(call.args["linger"]))
+        elif call.call == "set_nonblocking" and call.ret == 0:
+            (self.nonblocking.add if call.args.get("on", True) else self.nonblocking.discard)(key)
+        elif call.call == "accept" and "into" in call.args:
+            new = f"{call.peer}/{call.args['into']}"
+            if key in self.linger:
+                self.linger[new] = self.linger[key]
+
+
+def step_text(call: Call, context: str = "") -> str:
+    """`server: conn.close() with SO_LINGER {1,0} → 0 in 0.1 ms`."""
+    return f"{call.peer}: {call.signature()}{context} → {outcome(call)} in {duration(call.elapsed)}"
+
+
+def step_texts(calls: Sequence[Call]) -> list[str]:
+    """step_text of each call, with the socket options in force when it was made."""
+    settings, texts = _Settings(), []
+    for call in calls:
+        texts.append(step_text(call, settings.context(call)))
+        settings.after(call)
+    return texts
+
+
+def _fits(call: str, seg: Segment, last_ack: int | None) -> bool:
+    """Whether seg is a packet the call itself sends: connect the SYN and the handshake's ACK,
+    send and fill data, close/shutdown/exit/kill a FIN or an RST, recv and drain a window
+    update (an ACK acknowledging nothing new)."""
+    pure_ack = seg.flags == ACK and seg.length == 0
+    if call == "connect":
+        return bool(seg.flags & SYN) or pure_ack
+    if call in ("send", "fill"):
+        return seg.length > 0
+    if call in ("recv", "drain"):
+        return pure_ack and seg.ack == last_ack
+    return bool(seg.flags & (FIN | RST))
+
+
+def _side_of(seg: Segment, server_port: int | None) -> str:
+    return "server" if seg.sport == server_port else "client"
+
+
+def _windows(calls: Sequence[Call]) -> list[float]:
+    """Where each call's claim on packets ends: when it returned (plus the capture's lag),
+    but never past the next call of the same peer."""
+    ends = []
+    for i, call in enumerate(calls):
+        end = call.start + call.elapsed + _LATE
+        later = [c.start for c in calls[i + 1:] if c.peer == call.peer]
+        ends.append(min([end, *later[:1]]))
+    return ends
+
+
+class _Notes:
+    """Comments gathered per frame number."""
+
+    def __init__(self, segments: Sequence[Segment]) -> None:
+        self.segments = sorted(segments, key=lambda s: (s.time, s.index))
+        self.by_frame: dict[int, list[str]] = {seg.index: [] for seg in segments}
+
+    def add(self, seg: Segment, text: str) -> None:
+        self.by_frame[seg.index].append(text)
+
+    def next_after(self, moment: float, text: str) -> None:
+        """Put a comment on the first packet at or after moment, saying how long before it
+        the event was; on the last packet ("after this packet") when none follows."""
+        for seg in self.segments:
+            if seg.time >= moment:
+                self.add(seg, f"{text} ({duration(seg.time - moment)} before this packet)")
+                return
+        if self.segments:
+            last = self.segments[-1]
+            self.add(last, f"{text} ({duration(moment - last.time)} after this packet)")
+
+
+def step_comments(result: RunResult) -> dict[int, list[str]]:
+    """Frame number -> comments naming the steps that sent it or happened just before it."""
+    notes = _Notes(result.segments)
+    server_port = result.server[1] if result.server else None
+    claimed: set[int] = set()
+    last_ack = _last_acks(notes.segments, server_port)
+    calls = list(result.calls)
+    for call, text, until in zip(calls, step_texts(calls), _windows(calls), strict=True):
+        during = []
+        if call.peer in ("client", "server") and call.call in EMITTING:
+            during = [seg for seg in notes.segments if seg.index not in claimed
+                      and _side_of(seg, server_port) == call.peer
+                      and call.start <= seg.time <= until]
+        sent = [seg for seg in during if _fits(call.call, seg, last_ack.get(seg.index))]
+        blocked = call.elapsed > BLOCKED
+        if not sent:
+            if blocked:
+                notes.next_after(call.start, f"{call.peer}: {call.signature()} called; it "
+                                             "blocks")
+            notes.next_after(call.start + call.elapsed, f"{text}{NO_PACKET}")
+            continue
+        notes.add(sent[0], f"{text}{SENT}")
+        for seg in sent[1:]:
+            notes.add(seg, f"{call.peer}: {call.signature()}{ALSO_SENT}")
+        for seg in (during if blocked else []):
+            if seg not in sent:
+                notes.add(seg, f"{call.peer}: {SENT_WHILE}{call.signature()} was blocked")
+        claimed.update(seg.index for seg in (during if blocked else sent))
+        if call.start + call.elapsed - sent[-1].time > 0.001:
+            notes.next_after(call.start + call.elapsed,
+                             f"{call.peer}: {call.signature()} returned {outcome(call)}")
+    return notes.by_frame
+
+
+def _last_acks(segments: Sequence[Segment], server_port: int | None) -> dict[int, int | None]:
+    """Frame number -> the ack number its sender's previous packet on that connection
+    carried (None for the first)."""
+    previous: dict[tuple, int] = {}
+    found: dict[int, int | None] = {}
+    for seg in segments:
+        key = (seg.src, seg.sport, seg.dst, seg.dport)
+        found[seg.index] = previous.get(key)
+        if seg.flags & ACK:
+            previous[key] = seg.ack
+    return found
+
+
+def pattern_comments(conversations: Sequence[Conversation], match: Match | None
+                     ) -> dict[int, list[str]]:
+    """Frame number -> the packet's place in the match of the judged (first) connection."""
+    found: dict[int, list[str]] = {}
+    if not conversations or match is None:
+        return found
+    judged = conversations[0].segments
+    for i, seg in enumerate(judged):
+        found[seg.index] = [_pattern_note(match, i, len(judged))]
+    if not match.ok and match.failed_at is None and judged:
+        found[judged[-1].index].append(f"{PATTERN}{match.sentence()}")
+    for conv in conversations[1:]:
+        for seg in conv.segments:
+            found[seg.index] = [f"{PATTERN}stream {conv.index}, {OTHER_STREAM} "
+                                "(stream 0)"]
+    return found
+
+
+def _pattern_note(match: Match, i: int, count: int) -> str:
+    observed = match.observed[i]
+    if match.failed_at is not None and i == match.failed_at:
+        return f"{PATTERN}{BROKE}{match.sentence()}"
+    if match.failed_at is not None and i > match.failed_at:
+        return f"{PATTERN}packet {i + 1} {observed} {AFTER_BREAK}"
+    spelled = match.token_at(i) if i < len(match.columns) else None
+    where = f" (\"{spelled}\" at column {match.columns[i] + 1})" if spelled else ""
+    return f"{PATTERN}packet {i + 1} of {count} {observed} matched{where}"
+
+
+def frame_comments(result: RunResult, match: Match | None) -> dict[int, list[str]]:
+    """Every comment each frame carries: its steps first, then its pattern note."""
+    steps = step_comments(result)
+    pattern = pattern_comments(split_conversations(result.segments), match)
+    return {index: steps.get(index, []) + pattern.get(index, [])
+            for index in sorted(set(steps) | set(pattern))}
