@@ -31,10 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.core.scenario import load_catalog  # noqa: E402
+from harness.core.catalog import load_catalog  # noqa: E402
+from harness.core.result import PHASES  # noqa: E402
 from harness.lab.privileges import capture_problem  # noqa: E402
 from harness.orchestration.batch import Planned, default_jobs, execute  # noqa: E402
-from harness.orchestration.timing import PHASES  # noqa: E402
 from harness.orchestration.tshark import read_pcaps  # noqa: E402
 
 SCENARIOS = ["default-close", "linger-abort-server", "linger-abort-client"]

@@ -3,6 +3,8 @@ packet's place in the pattern match."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from harness.core.conversation import split_conversations
 from harness.core.notation import str_to_flags
 from harness.core.pattern import compile_pattern
@@ -165,7 +167,7 @@ def test_packets_of_another_connection_say_they_are_not_judged() -> None:
     other = [Segment(**{**s.__dict__, "sport": 40001} if s.src == CLIENT[0] and s.sport
                      == 40000 else {**s.__dict__, "dport": 40001}) for s in other]
     run = _abort_run()
-    run.segments += other
+    run = dataclasses.replace(run, segments=(*run.segments, *other))
     conversations = split_conversations(run.segments)
     match = compile_pattern(">S <S. >. <R.").match(conversations[0].tokens())
     notes = frame_comments(run, match)

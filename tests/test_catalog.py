@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from harness.core.catalog import load_catalog
 from harness.core.claims import DOES_NOT_HOLD, HOLDS
 from harness.core.pattern import compile_pattern
-from harness.core.scenario import FAMILIES, load_catalog
+from harness.core.vocabulary import FAMILIES
 
 CATALOG = load_catalog()
 BY_ID = {sc.id: sc for sc in CATALOG}

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from harness.core.catalog import load_catalog
 from harness.core.conversation import split_conversations
 from harness.core.crosscheck import compare, connection_keys
 from harness.core.notation import token
 from harness.core.result import RunResult
-from harness.core.scenario import Scenario, load_catalog
+from harness.core.scenario import Scenario
 from harness.core.verdict import Verdict
-from harness.lab.lab import SERVER_PORT
+from harness.core.vocabulary import SERVER_PORT
 from harness.pcap.annotate import step_texts
 from harness.pcap.reader import read_pcapng
 from harness.pytest_plugin import refuse
@@ -84,7 +85,8 @@ def _tcpdump_reads_the_same_packets_from_the_pcap(result: RunResult, verdict: Ve
                             f"the harness captured       {' '.join(ours)}")
     if len(split_conversations(result.segments)) == 1:  # then the verdict judged every packet
         assert ours == list(verdict.match.observed)
-    assert len(theirs) == result.capture["frames"]  # no packet missing, none twice
+    assert result.capture is not None
+    assert len(theirs) == result.capture.frames  # no packet missing, none twice
 
 
 def _the_pcap_tells_the_whole_story(result: RunResult, verdict: Verdict, where: str) -> None:
@@ -121,11 +123,11 @@ CROSS_CHECKED = [("listener-close-resets-queue", "ipv6", "loopback"),
 def test_tshark_reads_the_pcaps_as_we_do(pcap_folder: Path) -> None:
     """The independent cross-check on real runs (`make verify` does it for every run): one
     tshark reads the pcaps, and Wireshark's dissector agrees with scapy frame by frame."""
-    from harness.orchestration.tshark import TsharkError, read_pcaps, tshark_version
+    from harness.orchestration.tshark import TsharkMissing, read_pcaps, tshark_version
 
     try:
         tool = tshark_version()
-    except TsharkError as exc:
+    except TsharkMissing as exc:
         pytest.skip(str(exc))  # only the cross-check needs tshark; the runs themselves do not
     by_id = {sc.id: sc for sc in load_catalog()}
     results = [_run(by_id[i], family, pcap_folder, where)[0]

@@ -20,7 +20,7 @@ from harness.core.claims import (
 )
 from harness.core.conversation import split_conversations
 from harness.core.notation import str_to_flags
-from harness.core.result import Call, RunResult
+from harness.core.result import Call, FinalState, RunResult
 from harness.core.segment import Segment
 
 C, S = ("127.0.0.1", 40000), ("127.0.0.1", 5000)
@@ -70,7 +70,7 @@ def _call(sock: str, call: str, **kw: Any) -> Call:
 
 
 def _decide(claim: Claim, *, calls: Sequence[Call] = (), segments: Sequence[Segment] = (),
-            states: dict[str, dict[str, Any]] | None = None,
+            states: dict[str, FinalState] | None = None,
             errored: bool = False) -> ClaimOutcome:
     result = RunResult(scenario="synthetic", family="ipv4", segments=list(segments),
                        calls=list(calls), states=states or {})
@@ -221,14 +221,14 @@ def test_a_step_observation_does_not_hold_when_the_call_misses_it(expect: dict[s
     call = _call("conn", "close", **bad)
     outcome = _decide(_claim({"step": "conn.close", **expect}), calls=[call])
     assert outcome.verdict == DOES_NOT_HOLD
-    assert outcome.evidence == [call.describe()]
+    assert list(outcome.evidence) == [call.describe()]
 
 
 def test_a_step_the_run_never_reached_does_not_hold() -> None:
     outcome = _decide(_claim({"step": "client.recv", "ret": 0}),
                       calls=[_call("conn", "close", ret=0)])
     assert outcome.verdict == DOES_NOT_HOLD
-    assert outcome.evidence == ["client.recv was never reached"]
+    assert list(outcome.evidence) == ["client.recv was never reached"]
 
 
 def test_the_numbered_step_is_the_call_that_is_judged() -> None:
@@ -301,32 +301,32 @@ def test_a_wire_observation_holds_when_the_pattern_matches() -> None:
     outcome = _decide(_claim({"wire": ">S <S. >. <F. >."}),
                       segments=_segs(*HANDSHAKE, "<F.", ">."))
     assert outcome.verdict == HOLDS
-    assert outcome.evidence == ["the wire showed >S <S. >. <F. >."]
+    assert list(outcome.evidence) == ["the wire showed >S <S. >. <F. >."]
 
 
 def test_a_wire_observation_does_not_hold_when_the_pattern_does_not_match() -> None:
     outcome = _decide(_claim({"wire": ">S <S. >. <F. >."}), segments=_segs(*HANDSHAKE, "<R."))
     assert outcome.verdict == DOES_NOT_HOLD
-    assert outcome.evidence == ["the wire showed >S <S. >. <R."]
+    assert list(outcome.evidence) == ["the wire showed >S <S. >. <R."]
 
 
 def test_a_wire_observation_with_nothing_captured_does_not_hold() -> None:
     outcome = _decide(_claim({"wire": ">S"}))
-    assert (outcome.verdict, outcome.evidence) == (DOES_NOT_HOLD, ["nothing was captured"])
+    assert (outcome.verdict, list(outcome.evidence)) == (DOES_NOT_HOLD, ["nothing was captured"])
 
 
 def test_a_wire_observation_with_streams_holds_when_each_stream_matches() -> None:
     wire = [*_segs(*HANDSHAKE, "<R."), *_segs(*HANDSHAKE, "<R.", port=40001)]
     outcome = _decide(_claim({"wire": ">S <S. >. <R.", "streams": 2}), segments=wire)
     assert outcome.verdict == HOLDS
-    assert outcome.evidence == ["2 connection(s) on the wire: >S <S. >. <R.; >S <S. >. <R."]
+    assert list(outcome.evidence) == ["2 connection(s) on the wire: >S <S. >. <R.; >S <S. >. <R."]
 
 
 def test_a_wire_observation_with_streams_does_not_hold_on_too_few_streams() -> None:
     outcome = _decide(_claim({"wire": ">S <S. >. <R.", "streams": 2}),
                       segments=_segs(*HANDSHAKE, "<R."))
     assert outcome.verdict == DOES_NOT_HOLD
-    assert outcome.evidence == ["1 connection(s) on the wire: >S <S. >. <R."]
+    assert list(outcome.evidence) == ["1 connection(s) on the wire: >S <S. >. <R."]
 
 
 def test_a_wire_observation_with_streams_does_not_hold_when_one_stream_differs() -> None:
@@ -339,87 +339,87 @@ def test_a_wire_observation_with_streams_does_not_hold_when_one_stream_differs()
 def test_a_flag_seen_from_the_named_side_holds() -> None:
     outcome = _decide(_claim({"flag": "R", "from": "server"}), segments=_segs(*HANDSHAKE, "<R."))
     assert outcome.verdict == HOLDS
-    assert outcome.evidence == ["RST from the server: <R. (packet 4)"]
+    assert list(outcome.evidence) == ["RST from the server: <R. (packet 4)"]
 
 
 def test_a_flag_only_from_the_other_side_does_not_hold() -> None:
     outcome = _decide(_claim({"flag": "R", "from": "server"}), segments=_segs(*HANDSHAKE, ">R."))
     assert outcome.verdict == DOES_NOT_HOLD
-    assert outcome.evidence == ["no RST from the server among 4 packets"]
+    assert list(outcome.evidence) == ["no RST from the server among 4 packets"]
 
 
 def test_a_flag_without_from_counts_either_side() -> None:
     outcome = _decide(_claim({"flag": "R"}), segments=_segs(*HANDSHAKE, ">R."))
     assert outcome.verdict == HOLDS
-    assert outcome.evidence == ["RST: >R. (packet 4)"]
+    assert list(outcome.evidence) == ["RST: >R. (packet 4)"]
 
 
 def test_a_flag_not_seen_holds_when_it_is_absent() -> None:
     outcome = _decide(_claim({"flag": "R", "seen": False}),
                       segments=_segs(*HANDSHAKE, "<F.", ">."))
     assert outcome.verdict == HOLDS
-    assert outcome.evidence == ["no RST among 5 packets"]
+    assert list(outcome.evidence) == ["no RST among 5 packets"]
 
 
 def test_a_flag_not_seen_does_not_hold_when_it_is_present() -> None:
     outcome = _decide(_claim({"flag": "R", "seen": False}), segments=_segs(*HANDSHAKE, "<R."))
     assert outcome.verdict == DOES_NOT_HOLD
-    assert outcome.evidence == ["RST: <R. (packet 4)"]
+    assert list(outcome.evidence) == ["RST: <R. (packet 4)"]
 
 
 def test_a_flag_not_seen_from_a_side_ignores_the_other_side() -> None:
     outcome = _decide(_claim({"flag": "F", "from": "server", "seen": False}),
                       segments=_segs(*HANDSHAKE, ">F.", "<."))
     assert outcome.verdict == HOLDS
-    assert outcome.evidence == ["no FIN from the server among 5 packets"]
+    assert list(outcome.evidence) == ["no FIN from the server among 5 packets"]
 
 
 def test_a_flag_of_several_letters_needs_all_of_them() -> None:
     outcome = _decide(_claim({"flag": "R."}), segments=_segs(*HANDSHAKE, "<R"))
     assert outcome.verdict == DOES_NOT_HOLD
-    assert outcome.evidence == ["no RST+ACK among 4 packets"]
+    assert list(outcome.evidence) == ["no RST+ACK among 4 packets"]
 
 
 # -- decide: state observations -----------------------------------------------------------
 def test_a_state_observation_holds_on_the_named_state() -> None:
     outcome = _decide(_claim({"state": "server", "is": "FIN-WAIT-1"}),
-                      states={"server": {"state": "FIN-WAIT-1"}})
+                      states={"server": FinalState("FIN-WAIT-1")})
     assert outcome.verdict == HOLDS
-    assert outcome.evidence == ["the server ended in FIN-WAIT-1"]
+    assert list(outcome.evidence) == ["the server ended in FIN-WAIT-1"]
 
 
 def test_a_state_observation_does_not_hold_on_another_state() -> None:
     outcome = _decide(_claim({"state": "server", "is": "FIN-WAIT-1"}),
-                      states={"server": {"state": "TIME-WAIT"}})
+                      states={"server": FinalState("TIME-WAIT")})
     assert outcome.verdict == DOES_NOT_HOLD
-    assert outcome.evidence == ["the server ended in TIME-WAIT"]
+    assert list(outcome.evidence) == ["the server ended in TIME-WAIT"]
 
 
 def test_a_side_with_no_socket_left_is_closed() -> None:
     outcome = _decide(_claim({"state": "client", "is": "CLOSED"}),
-                      states={"server": {"state": "TIME-WAIT"}})
-    assert (outcome.verdict, outcome.evidence) == (HOLDS, ["the client ended in CLOSED"])
+                      states={"server": FinalState("TIME-WAIT")})
+    assert (outcome.verdict, list(outcome.evidence)) == (HOLDS, ["the client ended in CLOSED"])
 
 
 def test_a_min_send_q_observation_holds_with_enough_queued() -> None:
     outcome = _decide(_claim({"state": "server", "is": "FIN-WAIT-1", "min_send_q": 1}),
-                      states={"server": {"state": "FIN-WAIT-1", "send_q": 4096}})
+                      states={"server": FinalState("FIN-WAIT-1", send_q=4096)})
     assert outcome.verdict == HOLDS
-    assert outcome.evidence == ["the server ended in FIN-WAIT-1 with 4,096 bytes in its "
+    assert list(outcome.evidence) == ["the server ended in FIN-WAIT-1 with 4,096 bytes in its "
                                 "send queue"]
 
 
 def test_a_min_send_q_observation_does_not_hold_with_too_little_queued() -> None:
     outcome = _decide(_claim({"state": "server", "min_send_q": 8192}),
-                      states={"server": {"state": "FIN-WAIT-1", "send_q": 4096}})
+                      states={"server": FinalState("FIN-WAIT-1", send_q=4096)})
     assert outcome.verdict == DOES_NOT_HOLD
     assert "4,096 bytes" in outcome.evidence[0]
 
 
 def test_a_min_send_q_observation_does_not_hold_with_an_empty_queue() -> None:
     outcome = _decide(_claim({"state": "server", "min_send_q": 1}),
-                      states={"server": {"state": "FIN-WAIT-1", "send_q": 0}})
-    assert (outcome.verdict, outcome.evidence) == (DOES_NOT_HOLD,
+                      states={"server": FinalState("FIN-WAIT-1", send_q=0)})
+    assert (outcome.verdict, list(outcome.evidence)) == (DOES_NOT_HOLD,
                                                    ["the server ended in FIN-WAIT-1"])
 
 
@@ -435,14 +435,14 @@ def test_read_by_got_fewer_holds_when_bytes_were_lost() -> None:
     outcome = _decide(_claim({"read_by": "client", "written_by": "conn", "got": "fewer"}),
                       calls=_transfer([1000, 0]))
     assert outcome.verdict == HOLDS
-    assert outcome.evidence == ["client read 1,000 of the 4,096 bytes conn wrote"]
+    assert list(outcome.evidence) == ["client read 1,000 of the 4,096 bytes conn wrote"]
 
 
 def test_read_by_got_fewer_does_not_hold_when_every_byte_arrived() -> None:
     outcome = _decide(_claim({"read_by": "client", "written_by": "conn"}),
                       calls=_transfer([1000, 3096]))
     assert outcome.verdict == DOES_NOT_HOLD
-    assert outcome.evidence == ["client read 4,096 of the 4,096 bytes conn wrote"]
+    assert list(outcome.evidence) == ["client read 4,096 of the 4,096 bytes conn wrote"]
 
 
 def test_read_by_got_all_holds_when_every_byte_arrived() -> None:
@@ -455,7 +455,7 @@ def test_read_by_got_all_does_not_hold_when_bytes_were_lost() -> None:
     outcome = _decide(_claim({"read_by": "client", "written_by": "conn", "got": "all"}),
                       calls=_transfer([4000]))
     assert outcome.verdict == DOES_NOT_HOLD
-    assert outcome.evidence == ["client read 4,000 of the 4,096 bytes conn wrote"]
+    assert list(outcome.evidence) == ["client read 4,000 of the 4,096 bytes conn wrote"]
 
 
 def test_a_read_by_observation_without_written_by_is_refused() -> None:
@@ -476,7 +476,7 @@ def test_a_claim_holds_only_if_every_observation_is_met() -> None:
     outcome = _decide(claim, calls=[_call("conn", "close", ret=0)],
                       segments=_segs(*HANDSHAKE, "<R."))
     assert outcome.verdict == DOES_NOT_HOLD
-    assert outcome.evidence == ["conn.close() = 0 (0.000 s)", "RST: <R. (packet 4)"]
+    assert list(outcome.evidence) == ["conn.close() = 0 (0.000 s)", "RST: <R. (packet 4)"]
 
 
 def test_a_claim_with_every_observation_met_holds() -> None:
@@ -490,7 +490,7 @@ def test_an_errored_run_leaves_the_claim_undecided_with_its_evidence() -> None:
     outcome = _decide(_claim({"step": "conn.close", "ret": 0}),
                       calls=[_call("conn", "close", ret=0)], errored=True)
     assert outcome.verdict == UNDECIDED
-    assert outcome.evidence == ["conn.close() = 0 (0.000 s)"]
+    assert list(outcome.evidence) == ["conn.close() = 0 (0.000 s)"]
 
 
 def test_an_outcome_is_as_expected_when_it_matches_linux() -> None:

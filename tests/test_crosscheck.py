@@ -15,13 +15,12 @@ from harness.core.crosscheck import (
     batches,
     compare,
     connection_keys,
-    cross_check_verdict,
     flags_from_tshark,
     our_frames,
     parse_fields,
 )
 from harness.core.notation import str_to_flags
-from harness.core.verdict import Verdict
+from harness.core.verdict import CrossCheck, Status, Verdict
 from harness.pcap.segments import read_capture
 from harness.pcap.writer import write_pcapng
 
@@ -172,26 +171,30 @@ def test_a_reset_warning_is_allowed_on_an_rst_only(tmp_path: Path) -> None:
 
 def test_a_disagreement_turns_the_verdict_into_an_error(tmp_path: Path) -> None:
     segments = _segments(tmp_path)
-    verdict = Verdict("pass")
+    verdict = Verdict(Status.PASS)
     theirs = _theirs_from_ours(segments)
-    assert cross_check_verdict(verdict, segments, theirs, "tshark 9") == []
-    assert verdict.status == "pass" and verdict.crosscheck == {
-        "by": "tshark 9", "frames": 6, "agrees": True}
+    agreed = verdict.cross_checked(CrossCheck("tshark 9", len(theirs),
+                                              tuple(compare(segments, theirs))))
+    assert agreed.status == "pass" and agreed.crosscheck is not None
+    assert agreed.crosscheck.to_json() == {"by": "tshark 9", "frames": 6, "agrees": True}
     theirs[0] = dataclasses.replace(theirs[0], sport=1)
-    cross_check_verdict(verdict, segments, theirs, "tshark 9")
-    assert verdict.status == "error" and verdict.crosscheck["agrees"] is False
-    assert verdict.reasons[-1].startswith("tshark 9 reads the pcap differently from our "
+    checked = verdict.cross_checked(CrossCheck("tshark 9", len(theirs),
+                                               tuple(compare(segments, theirs))))
+    assert checked.status == "error" and checked.crosscheck is not None
+    assert checked.crosscheck.to_json()["agrees"] is False
+    assert checked.reasons[-1].startswith("tshark 9 reads the pcap differently from our "
                                           "listing: frame 1: sport differ")
+    assert verdict.status == "pass" and verdict.crosscheck is None  # judged once, kept
 
 
 # -- the real tshark on files we wrote ----------------------------------------------------
 @pytest.fixture
 def tshark() -> None:
-    from harness.orchestration.tshark import TsharkError, tshark_version
+    from harness.orchestration.tshark import TsharkMissing, tshark_version
 
     try:
         tshark_version()
-    except TsharkError as exc:
+    except TsharkMissing as exc:
         pytest.skip(str(exc))
 
 

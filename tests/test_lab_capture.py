@@ -124,7 +124,8 @@ def test_veth_lab_captures_each_tcp_packet_once_and_nothing_else(family: str) ->
         lab.expect(ABORT)
         assert lab.conversation().client[0] in ("192.0.2.1", "2001:db8::1")
         result = lab.finish()
-    assert result.capture["frames"] == len(result.segments) == 10
+    assert result.capture is not None
+    assert result.capture.frames == len(result.segments) == 10
     assert result.topology == "veth"
 
 
@@ -145,7 +146,8 @@ def _link_agents() -> list[int]:
 
 
 def test_an_impaired_link_delays_each_way_and_leaves_nothing_behind() -> None:
-    from harness.lab.topology import Link, kernel_has_netem
+    from harness.core.link import Link
+    from harness.lab.topology import kernel_has_netem
 
     before, in_user_space = set(_link_agents()), not kernel_has_netem()
     with Lab(family="ipv4", scenario="link-check", topology="veth",

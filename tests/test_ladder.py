@@ -3,19 +3,25 @@ terminal rendering."""
 
 from __future__ import annotations
 
+from harness.core.document import RunEntry
 from harness.core.notation import str_to_flags
 from harness.core.segment import Segment
+from harness.report import ladder as ladders
 from harness.report.ladder import (
     Arrow,
     Ladder,
     Step,
     ladder_from_capture,
-    ladder_from_run,
     packet_label,
     render_text,
 )
 
 T0 = 1_700_000_000.0
+
+
+def ladder_from_run(entry: dict) -> Ladder:
+    """The ladder of a run written as results.json holds it, read as `harness report` does."""
+    return ladders.ladder_from_run(RunEntry.from_json(entry))
 
 
 def _packet(frame: int, t: float, way: str, flags: str, stream: int = 0, **kw) -> dict:

@@ -16,10 +16,9 @@ import zlib
 from pathlib import Path
 
 import pytest
-from test_report_html import KERNEL, failing_run, passing_run, two_stream_run
+from test_report_html import KERNEL, failing_run, passing_run, render_html, two_stream_run
 
 from harness.lab.waiting import wait_until
-from harness.report.html import render_html
 
 ROOT = Path(__file__).resolve().parent.parent
 KEPT = ROOT / "pcaps" / "tests" / "report-screenshot.png"

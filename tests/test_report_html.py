@@ -8,10 +8,30 @@ from collections import Counter
 from html.parser import HTMLParser
 from typing import Any
 
-from harness.report.html import pcap_href, render_html, run_anchors
-from harness.report.ladder import Ladder, ladder_from_run
+from harness.core.document import Results, RunEntry
+from harness.report import html, ladder, markdown
+from harness.report.html import pcap_href
+from harness.report.ladder import Ladder
 from harness.report.ladder_svg import render_svg
-from harness.report.markdown import claim_groups
+
+
+# The documents below are written as results.json holds them, and read as `harness report`
+# reads them.
+def render_html(document: dict[str, Any], pcap_base: str = ".") -> str:
+    return html.render_html(Results.from_json(document), pcap_base)
+
+
+def run_anchors(runs: list[dict[str, Any]]) -> list[str]:
+    return html.run_anchors([RunEntry.from_json(run) for run in runs])
+
+
+def claim_groups(runs: list[dict[str, Any]]) -> list:
+    return markdown.claim_groups([RunEntry.from_json(run) for run in runs])
+
+
+def ladder_from_run(entry: dict[str, Any]) -> Ladder:
+    return ladder.ladder_from_run(RunEntry.from_json(entry))
+
 
 KERNEL = "6.18.0-test"
 NASTY = 'close() <now> & "abort" \'quoted\''
@@ -230,7 +250,7 @@ def test_the_claims_table_puts_those_that_do_not_hold_first() -> None:
     assert [re.search(r"evidence for ([a-z-]+)\.", r)[1] for r in claim_rows] == [
         "abort-resets", "resets-each", "returns-at-once"]  # undecided before holds, as in REPORT.md
     assert "UNEXPECTED" in claim_rows[0]
-    assert [g[0]["id"] for g in claim_groups(results()["runs"])] == [
+    assert [g[0].id for g in claim_groups(results()["runs"])] == [
         "abort-resets", "resets-each", "returns-at-once"]
 
 

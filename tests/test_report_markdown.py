@@ -5,7 +5,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from harness.report.markdown import claims_table, render_report
+from harness.core.document import RunEntry
+from harness.report import markdown
+
+
+# The runs below are written as results.json holds them, and read as `harness report` reads
+# them.
+def claims_table(runs: list[dict[str, Any]], base: str) -> list[str]:
+    return markdown.claims_table([RunEntry.from_json(run) for run in runs], base)
+
+
+def render_report(runs: list[dict[str, Any]], kernel: str, base: str = ".") -> str:
+    return markdown.render_report([RunEntry.from_json(run) for run in runs], kernel, base)
+
 
 KERNEL = "6.8.0-31-generic"
 
@@ -205,6 +217,9 @@ def test_the_claims_section_comes_before_the_scenarios() -> None:
 def test_runs_on_another_topology_are_labelled_with_it() -> None:
     from harness.report.markdown import run_label
 
-    assert run_label({"family": "ipv4", "topology": "loopback"}) == "ipv4"
-    assert run_label({"family": "ipv6", "topology": "veth"}) == "ipv6 veth"
-    assert run_label({"family": "ipv6"}) == "ipv6"
+    def label(raw: dict[str, Any]) -> str:
+        return run_label(RunEntry.from_json({"id": "x", **raw}))
+
+    assert label({"family": "ipv4", "topology": "loopback"}) == "ipv4"
+    assert label({"family": "ipv6", "topology": "veth"}) == "ipv6 veth"
+    assert label({"family": "ipv6"}) == "ipv6"

@@ -32,7 +32,8 @@ SYSCTL_TREES = ("/proc/sys/net/ipv4", "/proc/sys/net/ipv6/conf/all", "/proc/sys/
 VOLATILE_SYSCTLS: frozenset[str] = frozenset()
 # What a run's processes run as, besides the harness itself: peers started afresh, the
 # user-space link, the user's own programs (probe).
-OURS = ("harness.lab.child_peer_agent", "harness.lab.child_link_agent", "harness.lab.programs")
+OURS = ("harness.lab.child_peer_agent", "harness.lab.child_link_agent",
+        "harness.lab.child_launcher")
 # Kept out of the comparison because they change with time or with unrelated traffic:
 # address and route lifetimes count down, and cached IPv6 routes (PMTU exceptions) come and
 # go with whatever the host talks to.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.core.scenario import CatalogError, find, load_catalog, load_file, parse_scenario
+from harness.core.catalog import CatalogError, find, load_catalog, load_file, parse_scenario
 
 GOOD = """
 id = "x"

@@ -10,9 +10,9 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Ether
 
-from harness.core.scenario import CatalogError, parse_scenario
+from harness.core.catalog import CatalogError, parse_scenario
+from harness.core.link import Link, LinkError
 from harness.lab.child_link_agent import Direction, Rules, tcp_flags
-from harness.lab.topology import Link, TopologyError
 
 HDR = bytes(10)  # the offload header the link reads in front of every frame
 
@@ -32,7 +32,7 @@ def test_the_user_space_link_plays_delay_and_loss(netem: str, loss: float, delay
     ("rate 1mbit", "not 'rate'"),
 ])
 def test_what_it_cannot_play_is_one_line(netem: str, message: str) -> None:
-    with pytest.raises(TopologyError, match=message.replace("(", r"\(").replace("%", "%")):
+    with pytest.raises(LinkError, match=message.replace("(", r"\(").replace("%", "%")):
         Link(netem).emulated()
 
 
@@ -87,7 +87,7 @@ states = { client = "ESTABLISHED" }
 
 
 def test_a_scenario_names_the_link_it_needs() -> None:
-    assert parse_scenario(SCENARIO).link == {"netem": "delay 10ms"}
+    assert parse_scenario(SCENARIO).link == Link(netem="delay 10ms")
 
 
 @pytest.mark.parametrize(("old", "new", "message"), [

@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
+from harness.core.catalog import load_catalog
 from harness.core.expect import tolerance
 from harness.core.notation import ACK, FIN, RST, SYN, str_to_flags
-from harness.core.result import Call, RunResult
-from harness.core.scenario import load_catalog
+from harness.core.result import Call, FinalState, RunResult
 from harness.core.segment import Segment
 from harness.core.verdict import judge
 
@@ -30,11 +30,9 @@ def _abort_client_run(**changes) -> tuple:
     calls[5] = dataclasses.replace(calls[5], ret=-1, errno="ECONNRESET")
     result = RunResult(scenario=sc.id, family="ipv4",
                        segments=[_seg(i, t) for i, t in enumerate([">S", "<S.", ">.", ">R."])],
-                       calls=calls, states={"client": {"state": "CLOSED"},
-                                            "server": {"state": "CLOSED"}})
-    for key, value in changes.items():
-        setattr(result, key, value)
-    return sc, result
+                       calls=calls, states={"client": FinalState("CLOSED"),
+                                            "server": FinalState("CLOSED")})
+    return sc, dataclasses.replace(result, **changes)
 
 
 def test_a_run_as_expected_passes() -> None:
@@ -46,7 +44,7 @@ def test_a_run_as_expected_passes() -> None:
 
 def test_a_fin_instead_of_the_rst_fails_on_the_wire() -> None:
     sc, result = _abort_client_run()
-    result.segments[-1] = _seg(3, ">F.")
+    result = dataclasses.replace(result, segments=(*result.segments[:-1], _seg(3, ">F.")))
     verdict = judge(sc, result)
     assert verdict.status == "fail"
     assert verdict.reasons[0] == "wire: packet 4 >F. does not fit: the pattern expected >R. there"
@@ -58,9 +56,11 @@ def test_a_fin_instead_of_the_rst_fails_on_the_wire() -> None:
 
 def test_a_wrong_errno_a_slow_close_and_a_wrong_state_each_fail() -> None:
     sc, result = _abort_client_run()
-    result.calls[5] = dataclasses.replace(result.calls[5], ret=0, errno=None)
-    result.calls[4] = dataclasses.replace(result.calls[4], elapsed=0.5)
-    result.states["server"] = {"state": "TIME-WAIT"}
+    calls = list(result.calls)
+    calls[5] = dataclasses.replace(calls[5], ret=0, errno=None)
+    calls[4] = dataclasses.replace(calls[4], elapsed=0.5)
+    result = dataclasses.replace(result, calls=calls, states={
+        "client": FinalState("CLOSED"), "server": FinalState("TIME-WAIT")})
     reasons = judge(sc, result).reasons
     assert any("expected errno ECONNRESET; got conn.recv() = 0" in r for r in reasons)
     assert any("expected to return within 0.100 s; it took 0.500 s" in r for r in reasons)
@@ -88,6 +88,7 @@ def test_flag_constants_are_used_consistently() -> None:
 def test_too_little_left_in_a_send_queue_fails() -> None:
     sc, result = _abort_client_run()
     sc = dataclasses.replace(sc, min_send_q={"server": 10})
-    result.states["server"] = {"state": "CLOSED", "send_q": 3}
-    assert judge(sc, result).reasons == [
-        "server: expected at least 10 bytes still in the send queue; the kernel reports 3"]
+    result = dataclasses.replace(result, states={"client": FinalState("CLOSED"),
+                                                 "server": FinalState("CLOSED", send_q=3)})
+    assert judge(sc, result).reasons == (
+        "server: expected at least 10 bytes still in the send queue; the kernel reports 3",)

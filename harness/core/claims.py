@@ -9,20 +9,26 @@ each condition contributes one line of evidence, so a reader sees why.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from harness.core.calls import CALLS, Moves, calls_that
 from harness.core.conversation import Conversation
+from harness.core.errors import UserError
 from harness.core.expect import EXPECT_KEYS, Expect, check_call
 from harness.core.notation import str_to_flags
 from harness.core.pattern import PatternError, compile_pattern
-from harness.core.result import STATE_NAMES, Call, RunResult
+from harness.core.result import Call, RunResult
+from harness.core.values import FrozenMap
+from harness.core.vocabulary import SIDES, STATE_NAMES
 
 HOLDS, DOES_NOT_HOLD, UNDECIDED = "holds", "does not hold", "undecided"
-SIDES = ("client", "server")
-_STEP_REF = re.compile(r"^(?P<sock>[A-Za-z_][\w-]*)\.(?P<call>\w+)(?:#(?P<nth>[1-9]\d*))?$")
+_STEP_REF = re.compile(r"^(?P<sock>[A-Za-z_][\w-]*)\.(?P<call>\w+)(?:#(?P<nth>[0-9]+))?$",
+                       re.ASCII)
+_MAX_NTH = 100_000  # more steps than a scenario may have
 # The keys each kind of condition takes; the first key names the kind.
 _KINDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "step": {"step": str, "returned_after": str, **EXPECT_KEYS},
@@ -36,11 +42,11 @@ _RETURNED_AFTER = ("fin-acked",)
 _GOT = ("fewer", "all")
 _FLAG_NAMES = {"F": "FIN", "S": "SYN", "R": "RST", "P": "PSH", ".": "ACK", "U": "URG",
                "E": "ECE", "W": "CWR", "e": "AE"}
-_SEND_CALLS = ("send", "fill")
-_RECV_CALLS = ("recv", "drain")
+_SEND_CALLS = calls_that(Moves.WRITES)
+_RECV_CALLS = calls_that(Moves.READS)
 
 
-class ClaimError(ValueError):
+class ClaimError(UserError, ValueError):
     """A claim in a scenario file is malformed; the message says where and how."""
 
 
@@ -49,7 +55,7 @@ class Condition:
     """One observation a claim depends on: its kind and its settings as written."""
 
     kind: str
-    spec: dict[str, Any]
+    spec: FrozenMap
     step: int | None = None  # index into the scenario's steps, for kind "step"
 
 
@@ -64,13 +70,13 @@ class Claim:
     when: tuple[Condition, ...]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClaimOutcome:
     """A claim judged on one run: holds, does not hold, or undecided (the run had an error)."""
 
     claim: Claim
     verdict: str
-    evidence: list[str] = field(default_factory=list)
+    evidence: tuple[str, ...] = ()
 
     @property
     def as_expected(self) -> bool:
@@ -135,10 +141,11 @@ def _condition(where: str, raw: Any, steps: Sequence[tuple[str, str]]) -> Condit
         wanted = _KINDS[kind][key]
         kinds = wanted if isinstance(wanted, tuple) else (wanted,)
         if isinstance(value, bool) is not (bool in kinds) or not isinstance(value, kinds):
-            raise ClaimError(f"{where}: {key} has the wrong type ({value!r})")
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:39] + "…"
+            raise ClaimError(f"{where}: {key} has the wrong type ({shown})")
     _check_condition(where, kind, raw, {sock for sock, _call in steps} | set(SIDES))
     index = _step_index(where, raw["step"], steps) if kind == "step" else None
-    return Condition(kind=kind, spec=dict(raw), step=index)
+    return Condition(kind=kind, spec=FrozenMap(raw), step=index)
 
 
 def _check_condition(where: str, kind: str, raw: dict[str, Any], sockets: set[str]) -> None:
@@ -181,9 +188,17 @@ def _flag_letters(text: str) -> int:
 def _step_index(where: str, ref: str, steps: Sequence[tuple[str, str]]) -> int:
     m = _STEP_REF.match(ref)
     if not m:
-        raise ClaimError(f"{where}: step {ref!r} should read socket.call, e.g. \"conn.close\" "
-                         "(\"client.recv#2\" for the second)")
-    nth = int(m["nth"] or 1)
+        raise ClaimError(f"{where}: step {ref[:40]!r} should read socket.call, e.g. "
+                         "\"conn.close\" (\"client.recv#2\" for the second)")
+    if m["call"] not in CALLS:
+        close = difflib.get_close_matches(m["call"], list(CALLS), n=1)
+        hint = f"; did you mean {m['sock']}.{close[0]}?" if close else ""
+        raise ClaimError(f"{where}: step {ref!r} names no call {m['call']!r}{hint}")
+    nth_text = m["nth"] or "1"
+    nth = int(nth_text) if len(nth_text) <= len(str(_MAX_NTH)) else _MAX_NTH + 1
+    if not 1 <= nth <= _MAX_NTH:
+        raise ClaimError(f"{where}: step {ref[:40]!r}: #N counts that socket's calls of that "
+                         f"name from 1, up to {_MAX_NTH:,}")
     found = [i for i, (sock, call) in enumerate(steps) if (sock, call) == (m["sock"], m["call"])]
     if len(found) < nth:
         raise ClaimError(f"{where}: no step {ref!r} in this scenario "
@@ -201,7 +216,7 @@ def decide(claim: Claim, result: RunResult, conversations: Sequence[Conversation
         met.append(ok)
         evidence.append(line)
     verdict = UNDECIDED if errored else HOLDS if all(met) else DOES_NOT_HOLD
-    return ClaimOutcome(claim, verdict, evidence)
+    return ClaimOutcome(claim, verdict, tuple(evidence))
 
 
 def _observe(condition: Condition, result: RunResult,
@@ -293,7 +308,7 @@ def _observe_flag(spec: dict[str, Any], conversations: Sequence[Conversation]) -
 def _observe_state(spec: dict[str, Any], result: RunResult) -> tuple[bool, str]:
     side = spec["state"]
     state = result.state_of(side)
-    queued = int(result.states.get(side, {}).get("send_q", 0) or 0)
+    queued = result.final(side).send_q
     ok = ("is" not in spec or state == spec["is"]) and queued >= spec.get("min_send_q", 0)
     extra = f" with {queued:,} bytes in its send queue" if queued else ""
     return ok, f"the {side} ended in {state}{extra}"

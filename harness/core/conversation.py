@@ -6,12 +6,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from harness.core.errors import UserError
 from harness.core.notation import ACK, SYN, token
 
 if TYPE_CHECKING:
     from harness.core.segment import Segment
 
-__all__ = ["Conversation", "pick", "split_conversations"]
+__all__ = ["Conversation", "StreamError", "pick", "split_conversations"]
 
 Endpoint = tuple[str, int]
 _Key = tuple[str, frozenset[Endpoint]]
@@ -55,17 +56,21 @@ def split_conversations(segments: Iterable[Segment]) -> list[Conversation]:
     return [group.conversation(number) for number, group in enumerate(groups)]
 
 
+class StreamError(UserError, LookupError):
+    """A capture that holds no such TCP stream; the message says which it holds."""
+
+
 def pick(conversations: Sequence[Conversation], stream: int | None) -> Conversation:
     """The conversation numbered ``stream``, or the first one when ``stream`` is None."""
     if not conversations:
-        raise LookupError("the capture holds no TCP stream")
+        raise StreamError("the capture holds no TCP stream")
     if stream is None:
         return conversations[0]
     for conv in conversations:
         if conv.index == stream:
             return conv
     held = _stream_range(conversations)
-    raise LookupError(f"stream {stream} not found: the capture holds {held}")
+    raise StreamError(f"stream {stream} not found: the capture holds {held}")
 
 
 def _stream_range(conversations: Sequence[Conversation]) -> str:

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.core.conversation import split_conversations
+from harness.core.errors import LabError
 from harness.core.notation import ACK, FIN, RST, SYN, token
 from harness.core.segment import Segment
-from harness.core.verdict import Verdict
 
 # The fields asked of tshark, in this order (see FIELDS_ARGS).
 FIELDS = ("frame.section_number", "tcp.stream", "tcp.flags.str", "tcp.srcport", "tcp.dstport",
@@ -36,7 +36,7 @@ SEVERITY_WARN = 0x00600000
 _RESET_WARNING = "Connection reset (RST)"
 
 
-class TsharkOutputError(ValueError):
+class TsharkOutputError(LabError, ValueError):
     """tshark printed a line we cannot read."""
 
 
@@ -192,20 +192,6 @@ def _explained(warning: str, frame: WiresharkFrame, allowed: Sequence[str]) -> b
     if warning == _RESET_WARNING and frame.flags & RST:
         return True
     return any(part in warning for part in allowed)
-
-
-def cross_check_verdict(verdict: Verdict, segments: Sequence[Segment],
-                        theirs: Sequence[WiresharkFrame], tool: str,
-                        allowed: Sequence[str] = ()) -> list[str]:
-    """Record the cross-check on the verdict; a disagreement turns it into an error."""
-    problems = compare(segments, theirs, allowed)
-    verdict.crosscheck = {"by": tool, "frames": len(theirs), "agrees": not problems,
-                          **({"disagreements": problems} if problems else {})}
-    if problems:
-        verdict.status = "error"
-        verdict.reasons.append(f"{tool} reads the pcap differently from our listing: "
-                               + "; ".join(p.splitlines()[0] for p in problems))
-    return problems
 
 
 def batches(connections: Sequence[set[tuple]]) -> list[list[int]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from harness.core.errors import UserError
+
 __all__ = [
     "ACK",
     "AE",
@@ -59,7 +61,7 @@ _LETTERS = "".join(letter for _, letter in FLAG_TABLE)
 _TOKEN_NONE = "[none]"
 
 
-class NotationError(ValueError):
+class NotationError(UserError, ValueError):
     """Text that is not valid tcpdump flag notation or packet-token notation."""
 
 

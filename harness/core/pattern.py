@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from harness.core.errors import UserError
 from harness.core.notation import NotationError, parse_token, token
 
 __all__ = [
@@ -38,11 +39,13 @@ _END = "end"
 Key = tuple[str, int]
 
 
-class PatternError(ValueError):
+class PatternError(UserError, ValueError):
     """A pattern that cannot be compiled; ``position`` is the 0-based index of the problem.
 
     The message counts columns from 1, as editors do, and a caret points at the place.
     """
+
+    what = "bad pattern: "
 
     def __init__(self, message: str, text: str, position: int) -> None:
         super().__init__(message)
@@ -577,6 +580,17 @@ class Pattern:
             columns = self._nfa.trace(history, keys, frozenset((self._accept,)))
             return Match(True, observed, self._text, columns=columns)
         return self._failure(observed, keys, history, failed_at=None)
+
+    def prefix_matches(self, tokens: Sequence[str]) -> bool:
+        """Whether tokens begin with a sequence that the whole pattern matches."""
+        states = self._nfa.closure({self._start})
+        for index, spelled in enumerate(tokens):
+            if self._accept in states:
+                return True
+            states = self._nfa.advance(states, _observed_key(index, spelled))
+            if not states:
+                return False
+        return self._accept in states
 
     def _failure(
         self,

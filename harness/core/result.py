@@ -1,39 +1,48 @@
-"""What a run produced, as plain data: each system call's outcome, the segments, the states."""
+"""What a run produced, as frozen values: each call's outcome, the segments, the final states,
+what the capture counted and where the run's time went."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.core.calls import ADDRESS_ARGS, DEADLINE, WITHIN
 from harness.core.segment import Segment
+from harness.core.values import FrozenMap
+from harness.core.vocabulary import CLOSED, Endpoint
 
-# TCP states as `ss` names them, indexed by the kernel's enum tcp_state (1 is ESTABLISHED).
-TCP_STATES = (
-    "", "ESTABLISHED", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT",
-    "CLOSE", "CLOSE-WAIT", "LAST-ACK", "LISTEN", "CLOSING", "NEW-SYN-RECV",
-)
-# The state we report for a side whose socket is in no kernel table any more (RFC 793).
-CLOSED = "CLOSED"
-STATE_NAMES = (*TCP_STATES[1:], CLOSED)
-# Arguments the listing leaves out: the same for every call of a run, or bulky.
-_UNSHOWN = ("data", "deadline", "family", "host", "port", "within")
+# Arguments a call's text leaves out: the same for every call of a run, or bulky.
+_UNSHOWN = ("data", DEADLINE.name, WITHIN.name, *ADDRESS_ARGS)
+#: What a call's outcome may add to results.json beyond its return value.
+_EXTRAS = ("signal", "ended_by", "queued", "unsent")
+
+#: The phases of one run, in the order they happen. `exchange` is the scenario's own steps
+#: (with whatever waits the protocol needs); everything else is the harness's overhead.
+PHASES = ("namespace", "capture start", "peers start", "exchange", "drain", "judge",
+          "pcapng write", "teardown", "cross-check")
 
 
 @dataclass(frozen=True)
 class Call:
-    """One system call made by a peer, and what it returned."""
+    """One system call made by a peer (or a wait of the lab), and what it returned."""
 
     peer: str
     sock: str
     call: str
-    args: dict[str, Any] = field(default_factory=dict)
+    args: Mapping[str, Any] = field(default_factory=FrozenMap)
     ret: int | None = None
     errno: str | None = None
     start: float = 0.0
     elapsed: float = 0.0
     blocked: bool = False
     error: str | None = None
-    info: dict[str, Any] = field(default_factory=dict)
+    info: Mapping[str, Any] = field(default_factory=FrozenMap)
+
+    def __post_init__(self) -> None:
+        for name in ("args", "info"):
+            if not isinstance(getattr(self, name), FrozenMap):
+                object.__setattr__(self, name, FrozenMap(getattr(self, name)))
 
     def signature(self) -> str:
         """The call as written: `conn.recv(100)`, `client.set_linger(1, 0)`."""
@@ -66,30 +75,103 @@ class Call:
             "errno": self.errno,
             "elapsed": round(self.elapsed, 6),
             "blocked": self.blocked,
-            **{k: self.info[k] for k in ("signal", "ended_by", "queued", "unsent")
-               if k in self.info},
+            **{k: self.info[k] for k in _EXTRAS if k in self.info},
             **({"error": self.error} if self.error else {}),
         }
 
 
-@dataclass
+@dataclass(frozen=True)
+class FinalState:
+    """Where one side's connection ended, as sock_diag reported it; CLOSED once it is in no
+    kernel table (then it has no endpoints)."""
+
+    state: str = CLOSED
+    local: Endpoint | None = None
+    remote: Endpoint | None = None
+    recv_q: int = 0
+    send_q: int = 0
+    orphan: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The state for results.json (just the name for a side that is gone)."""
+        if self.local is None or self.remote is None:
+            return {"state": self.state}
+        return {"state": self.state, "local": f"{self.local[0]}:{self.local[1]}",
+                "remote": f"{self.remote[0]}:{self.remote[1]}", "recv_q": self.recv_q,
+                "send_q": self.send_q, "orphan": self.orphan}
+
+
+@dataclass(frozen=True)
+class CaptureCounts:
+    """What the capture saw: frames kept, and what the kernel counted and dropped."""
+
+    frames: int
+    kernel_packets: int
+    kernel_drops: int
+
+    def to_json(self) -> dict[str, int]:
+        """The counts for results.json."""
+        return {"frames": self.frames, "kernel_packets": self.kernel_packets,
+                "kernel_drops": self.kernel_drops}
+
+
+@dataclass(frozen=True)
+class Phases(Mapping[str, float]):
+    """Seconds a run spent per phase (harness.core.result.PHASES), in the order timed."""
+
+    seconds: tuple[tuple[str, float], ...] = ()
+
+    def __getitem__(self, name: str) -> float:
+        for key, value in self.seconds:
+            if key == name:
+                return value
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self.seconds)
+
+    def __len__(self) -> int:
+        return len(self.seconds)
+
+    def plus(self, name: str, seconds: float) -> Phases:
+        """These phases with `seconds` more spent in phase name."""
+        if name not in self:
+            return Phases((*self.seconds, (name, seconds)))
+        return Phases(tuple((k, v + seconds if k == name else v) for k, v in self.seconds))
+
+    def to_json(self) -> dict[str, float]:
+        """The phases for results.json, to the microsecond."""
+        return {name: round(value, 6) for name, value in self.seconds}
+
+
+@dataclass(frozen=True)
 class RunResult:
     """Everything one run observed; judged afterwards by harness.core.verdict."""
 
     scenario: str
     family: str
     topology: str = "loopback"
-    segments: list[Segment] = field(default_factory=list)
-    calls: list[Call] = field(default_factory=list)
-    states: dict[str, dict[str, Any]] = field(default_factory=dict)
-    client: tuple[str, int] | None = None
-    server: tuple[str, int] | None = None
-    capture: dict[str, int] = field(default_factory=dict)
+    segments: tuple[Segment, ...] = ()
+    calls: tuple[Call, ...] = ()
+    states: Mapping[str, FinalState] = field(default_factory=FrozenMap)
+    client: Endpoint | None = None
+    server: Endpoint | None = None
+    capture: CaptureCounts | None = None
     pcap: str | None = None
     error: str | None = None
-    notes: list[str] = field(default_factory=list)
-    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase
+    notes: tuple[str, ...] = ()
+    phases: Phases = field(default_factory=Phases)
+
+    def __post_init__(self) -> None:
+        for name in ("segments", "calls", "notes"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if not isinstance(self.states, FrozenMap):
+            object.__setattr__(self, "states", FrozenMap(self.states))
+
+    def final(self, side: str) -> FinalState:
+        """Where one side's connection ended (CLOSED if the run recorded nothing)."""
+        return self.states.get(side) or FinalState()
 
     def state_of(self, side: str) -> str:
         """The final TCP state of one side's connection socket ("CLOSED" if gone)."""
-        return str(self.states.get(side, {}).get("state", CLOSED))
+        return self.final(side).state

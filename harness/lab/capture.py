@@ -29,6 +29,7 @@ from scapy.packet import Packet
 from scapy.sendrecv import AsyncSniffer
 from scapy.supersocket import SimpleSocket
 
+from harness.core.errors import LabError
 from harness.lab.netns import Namespace
 from harness.pcap.model import Record
 
@@ -50,7 +51,7 @@ TCP_ONLY = ((0x28, 0, 0, 12), (0x15, 0, 2, 0x0800), (0x30, 0, 0, 23), (0x15, 6, 
 _CMSG_SPACE = socket.CMSG_SPACE(16)
 
 
-class CaptureError(RuntimeError):
+class CaptureError(LabError):
     """The capture could not start, or lost packets."""
 
 

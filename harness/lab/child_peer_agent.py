@@ -1,6 +1,9 @@
 """The process that is a TCP peer: it joins the namespace and runs one socket call per command.
 
-Run as `python -m harness.lab.child_peer_agent --netns-fd N`, or forked (harness.lab.agent_process).
+This module runs in the child: as `python -m harness.lab.child_peer_agent --netns-fd N
+--parent PID`, or forked from the harness (harness.lab.agent_process). Each call of the table
+(harness.core.calls) that the agent carries out is one `op_<name>` method of Agent, taking
+the table's arguments by the names the agent knows them by.
 Commands arrive as JSON lines on stdin and each gets one JSON line back on stdout: the
 call's return value, errno name, when it started and how long it blocked. Every call runs
 in its own thread so that one with a deadline can be reported as still blocked while it
@@ -23,6 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from harness.core.vocabulary import LOOPBACK
 from harness.lab.netns import join_for_life
 from harness.lab.waiting import WaitTimeout, wait_until
 
@@ -31,7 +35,10 @@ SIOCOUTQ = 0x5411
 SIOCOUTQNSD = 0x894B  # bytes queued but not yet sent
 FILL_CHUNK = 65536
 DEFAULT_TIMEOUT = 10.0
-_FAMILIES = {"ipv4": (socket.AF_INET, "127.0.0.1"), "ipv6": (socket.AF_INET6, "::1")}
+_FAMILIES = {"ipv4": (socket.AF_INET, LOOPBACK["ipv4"]),
+             "ipv6": (socket.AF_INET6, LOOPBACK["ipv6"])}
+#: Calls the agent answers itself, outside a thread of their own.
+CONTROL_OPS = ("collect",)
 _HOW = {"SHUT_RD": socket.SHUT_RD, "SHUT_WR": socket.SHUT_WR, "SHUT_RDWR": socket.SHUT_RDWR}
 
 
@@ -148,10 +155,10 @@ class Agent:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", onoff, linger))
         return 0, {}
 
-    def op_set_nonblocking(self, name: str, on: bool = True) -> tuple:
+    def op_set_nonblocking(self, name: str, enabled: bool = True) -> tuple:
         fd = self.sock(name).fileno()
         flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-        flags = flags | os.O_NONBLOCK if on else flags & ~os.O_NONBLOCK
+        flags = flags | os.O_NONBLOCK if enabled else flags & ~os.O_NONBLOCK
         fcntl.fcntl(fd, fcntl.F_SETFL, flags)
         return 0, {}
 
@@ -276,7 +283,7 @@ def serve(agent: Agent) -> None:
         cmd = json.loads(line)
         if cmd["op"] == "exit":  # no answer: the orchestrator reaps us and reports the status
             os._exit(int(cmd.get("args", {}).get("code", 0)))
-        handler = _collect if cmd["op"] == "collect" else _run_call
+        handler = _collect if cmd["op"] in CONTROL_OPS else _run_call
         _reply(handler(agent, cmd))
 
 

@@ -1,76 +1,38 @@
-"""One run: a fresh namespace, a running capture, a client and a server peer -> a RunResult.
+"""One lab: fresh namespace(s), a running capture, a client and a server peer -> a RunResult.
 
-Every resource is registered for release where it is made and released newest-first on
-every path out (success, failure, timeout, Ctrl-C). The namespace is anonymous, so even a
-SIGKILL of this process leaves nothing behind: the peers die with us (PR_SET_PDEATHSIG) and
-the namespace with its last holder.
+The Lab owns its resources and little else: it registers each for release where it is made
+and releases them newest-first on every path out (success, failure, timeout, Ctrl-C). The
+namespaces are anonymous, so even a SIGKILL of this process leaves nothing behind: the peers
+die with us (PR_SET_PDEATHSIG) and the namespaces with their last holder. What the capture
+shows is read through `lab.wire` (harness.lab.watch); the user's own programs run through
+`lab.programs` (harness.lab.programs). The methods of both that tests use are on the Lab too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import importlib.metadata
 import os
-import platform
-import threading
-import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
-from harness.core.conversation import Conversation, pick, split_conversations
-from harness.core.listing import tcpdump_lines
-from harness.core.pattern import Match, compile_pattern
-from harness.core.result import CLOSED, Call, RunResult
-from harness.core.segment import LINKTYPE_ETHERNET, Segment, segment_from_frame
+from harness.core.conversation import Conversation
+from harness.core.errors import UserError
+from harness.core.link import Link
+from harness.core.pattern import Match
+from harness.core.result import Call, CaptureCounts, FinalState, RunResult
+from harness.core.segment import Segment
+from harness.core.values import FrozenMap
+from harness.core.vocabulary import CLOSED, FAMILIES, SERVER_PORT, SIDES, endpoint_text
+from harness.lab import pcapfile
 from harness.lab.capture import Capture
 from harness.lab.peer import PeerProcess, SocketHandle
-from harness.lab.programs import Program, ProgramError
+from harness.lab.programs import Program, Programs
 from harness.lab.sockdiag import SockDiag, SocketState
-from harness.lab.topology import Link, make_topology
+from harness.lab.stopwatch import Stopwatch
+from harness.lab.topology import make_topology
 from harness.lab.waiting import WaitTimeout, wait_until
-from harness.orchestration.timing import Phases
-from harness.pcap.model import Interface, Record, Section
+from harness.lab.watch import Watch
 from harness.pcap.writer import write_pcapng
-
-ADDRESSES = {"ipv4": "127.0.0.1", "ipv6": "::1"}
-SERVER_PORT = 5000
-
-
-def harness_version() -> str:
-    """`tcp-close-harness 0.1.0 (scapy 2.8.0, Python 3.11.7)`, for the pcapng header."""
-    try:
-        mine = importlib.metadata.version("tcp-close-harness")
-    except importlib.metadata.PackageNotFoundError:
-        mine = "unknown version"
-    return (f"tcp-close-harness {mine} (scapy {importlib.metadata.version('scapy')}, "
-            f"Python {platform.python_version()})")
-
-
-def _endpoint(end: tuple[str, int]) -> str:
-    return f"[{end[0]}]:{end[1]}" if ":" in end[0] else f"{end[0]}:{end[1]}"
-
-
-@dataclass
-class UnwrittenPcap:
-    """A run's capture, to be written as pcapng once its story is known."""
-
-    path: Path
-    records: list[Record]
-    section: Section
-    interface: Interface
-
-    def write(self, comments: Mapping[int, Sequence[str]] | None = None,
-              told: Sequence[str] = ()) -> None:
-        """Write it, with comments on frames by number (from 1) and told in the section."""
-        comments = comments or {}
-        records = [dataclasses.replace(record, comments=(*record.comments,
-                                                         *comments.get(number, ())))
-                   if number in comments else record
-                   for number, record in enumerate(self.records, 1)]
-        section = dataclasses.replace(self.section, comments=(*self.section.comments, *told))
-        write_pcapng(self.path, records, section, self.interface)
 
 
 def _signal_kill(*peers: PeerProcess) -> None:
@@ -85,21 +47,19 @@ class Lab:
     def __init__(self, family: str = "ipv4", scenario: str = "lab",
                  pcap_path: str | os.PathLike | None = None, topology: str = "loopback",
                  link: Link | None = None) -> None:
-        if family not in ADDRESSES:
-            raise ValueError(f"unknown family {family!r}: use ipv4 or ipv6")
+        if family not in FAMILIES:
+            raise UserError(f"unknown family {family!r}: use {' or '.join(FAMILIES)}")
         self.family = family
         self.topology_name = topology
         self.link = link
         self.scenario = scenario
         self.pcap_path = Path(pcap_path) if pcap_path else None
         self.calls: list[Call] = []
-        self.unwritten: UnwrittenPcap | None = None
+        self.unwritten: pcapfile.UnwrittenPcap | None = None
         self.notes: list[str] = []
-        self._segments: list[Segment] = []
-        self._dissected = 0  # frames already turned into segments
-        self._arrived = threading.Condition()
+        self.stopwatch = Stopwatch()
+        self.wire = Watch(self.calls, self.save_pcap)
         self._stack = contextlib.ExitStack()
-        self.phases = Phases()
         try:
             self._open()
         except BaseException:
@@ -107,22 +67,21 @@ class Lab:
             raise
 
     def _open(self) -> None:
-        with self.phases.timed("namespace"):
+        with self.stopwatch.timed("namespace"):
             topology = make_topology(self.topology_name, self.link)
             self._stack.callback(topology.close)
             self.topology = topology
             self.namespace_inode = topology.capture_ns.inode
-            self._diags = {side: topology.ns_of(side).run(SockDiag)
-                           for side in ("client", "server")}
+            self._diags = {side: topology.ns_of(side).run(SockDiag) for side in SIDES}
             for diag in self._diags.values():
                 self._stack.callback(diag.close)
-        with self.phases.timed("capture start"):
-            self._capture = Capture(topology.capture_ns, on_packet=lambda _pkt: self._notify(),
-                                    ifname=topology.capture_if,
-                                    keep_outgoing=topology.keep_outgoing)
-            self._stack.callback(self._capture.close)
-            self._capture.start()
-        with self.phases.timed("peers start"):
+        with self.stopwatch.timed("capture start"):
+            capture = Capture(topology.capture_ns, on_packet=lambda _frame: self.wire.notify(),
+                              ifname=topology.capture_if, keep_outgoing=topology.keep_outgoing)
+            self._stack.callback(capture.close)
+            self.wire.capture = self._capture = capture
+            capture.start()
+        with self.stopwatch.timed("peers start"):
             server = PeerProcess(topology.server_ns, "server", self.calls.append)
             self._stack.callback(server.kill)
             client = PeerProcess(topology.client_ns, "client", self.calls.append)
@@ -133,10 +92,8 @@ class Lab:
         host = topology.server_ip(self.family)
         self.server = SocketHandle(server, "server", self.family, SERVER_PORT, host)
         self.client = SocketHandle(client, "client", self.family, SERVER_PORT, host)
-
-    def _notify(self) -> None:
-        with self._arrived:
-            self._arrived.notify_all()
+        self.programs = Programs(topology.ns_of, self.server_address, self.tcp_sockets,
+                                 self._stack.callback)
 
     # -- what the kernel says ------------------------------------------------------------
     @property
@@ -158,14 +115,18 @@ class Lab:
                 return str(addr), int(port)
         return None
 
+    def tcp_sockets(self, side: str) -> list[SocketState]:
+        """Every TCP socket in a side's namespace now, as sock_diag reports them."""
+        return self._diags[side].tcp_sockets()
+
     def socket_state(self, side: str, connection: str = "client") -> SocketState | None:
         """The kernel's view of one side of a connection (by default the first: the one the
-        client socket `client` made; None once it is in no table."""
+        client socket `client` made); None once it is in no table."""
         client, server = self.connection_address(connection), self.server_address
         if client is None:
             return None
         local, remote = (client, server) if side == "client" else (server, client)
-        for sock in self._diags[side].tcp_sockets():
+        for sock in self.tcp_sockets(side):
             if sock.local == local and sock.remote == remote:
                 return sock
         return None
@@ -182,80 +143,34 @@ class Lab:
         wait_until(lambda: self.state(side, connection) == state, within,
                    f"the {side}{which} to reach {state}")
 
-    # -- what the wire says --------------------------------------------------------------
+    # -- what the wire says (see harness.lab.watch) --------------------------------------
     def segments(self) -> list[Segment]:
-        """Every TCP segment captured so far; each frame is dissected once."""
-        frames = self._capture.frames()
-        for number in range(self._dissected + 1, len(frames) + 1):
-            frame = frames[number - 1]
-            seg = segment_from_frame(frame.data, LINKTYPE_ETHERNET, frame.time, number)
-            if seg is not None:
-                self._segments.append(seg)
-        self._dissected = len(frames)
-        return list(self._segments)
+        """Every TCP segment captured so far."""
+        return self.wire.segments()
 
     def conversation(self) -> Conversation | None:
         """The first connection in the capture, None before any packet."""
-        conversations = split_conversations(self.segments())
-        return pick(conversations, None) if conversations else None
+        return self.wire.conversation()
 
     def observed(self) -> list[str]:
         """The tokens of the first connection, `>S <S. ...`."""
-        conv = self.conversation()
-        return conv.tokens() if conv else []
+        return self.wire.observed()
 
     def wait_pattern(self, pattern: str, within: float = 2.0) -> Match:
         """Wait until the capture matches pattern or within seconds pass; the last match."""
-        compiled = compile_pattern(pattern)
-        with self._arrived:
-            match = compiled.match(self.observed())
-            end = time.monotonic() + within
-            while not match.ok and time.monotonic() < end:
-                self._arrived.wait(end - time.monotonic())
-                match = compiled.match(self.observed())
-        return match
+        return self.wire.wait_pattern(pattern, within)
 
     def wait_wire(self, pattern: str, within: float = 5.0) -> None:
         """Wait until the packets so far begin with pattern; WaitTimeout names it otherwise."""
-        compiled = compile_pattern(pattern)
-
-        def seen() -> bool:
-            tokens = self.observed()
-            return any(compiled.match(tokens[:n]).ok for n in range(len(tokens), -1, -1))
-
-        with self._arrived:
-            end = time.monotonic() + within
-            while not seen():
-                left = end - time.monotonic()
-                if left <= 0:
-                    raise WaitTimeout(f"the wire to show {pattern} (it shows "
-                                      f"{' '.join(self.observed()) or 'nothing'})", within)
-                self._arrived.wait(left)
+        self.wire.wait_wire(pattern, within)
 
     def expect(self, pattern: str, within: float = 2.0) -> Match:
         """Assert that the first connection on the wire matches pattern (tcpdump notation)."""
-        match = self.wait_pattern(pattern, within)
-        if not match.ok:
-            raise AssertionError(self.explain(match))
-        return match
-
-    def explain(self, match: Match) -> str:
-        """A failed match with the tcpdump listing beside it, then the calls and the pcap."""
-        conv = self.conversation()
-        lines = tcpdump_lines(list(conv.segments)) if conv else []
-        return "\n".join([match.explain(lines), "", *self._calls_and_pcap()])
+        return self.wire.expect(pattern, within)
 
     def story(self) -> str:
-        """The wire (token and tcpdump line per packet), the calls and the pcap path."""
-        conv = self.conversation()
-        wire = [f"{token:<5} {line}" for token, line in zip(
-            conv.tokens(), tcpdump_lines(list(conv.segments)), strict=True)] if conv else []
-        return "\n".join(["wire:", *wire, *self._calls_and_pcap()])
-
-    def _calls_and_pcap(self) -> list[str]:
-        lines = ["calls:", *(f"  {c.peer:<6} {c.describe()}" for c in self.calls)]
-        pcap = self.save_pcap()
-        return [*lines, f"pcap: {pcap}"] if pcap else lines
+        """The wire, the calls and the pcap path, as a failing test shows them."""
+        return self.wire.story()
 
     def save_pcap(self) -> Path | None:
         """Write what was captured so far to the lab's pcap path, if it has one."""
@@ -264,21 +179,13 @@ class Lab:
         write_pcapng(self.pcap_path, self._capture.frames(), *self._pcap_header())
         return self.pcap_path
 
-    def _link_text(self) -> str:
-        if self.link is None:
-            return ""
-        return f", link: {self.topology.link_text()}"
-
-    def _pcap_header(self) -> tuple[Section, Interface]:
-        """Where the capture was made, for the pcapng's section header and interface block."""
-        section = Section(hardware=platform.machine(), os=f"Linux {platform.release()}",
-                          application=harness_version(),
-                          comments=(f"scenario {self.scenario}, {self.family}, topology "
-                                    f"{self.topology.name}{self._link_text()}",))
-        where = (f"{self.topology.describe()}; server {_endpoint(self.server_address)}, client "
-                 f"{_endpoint(self.client_address) if self.client_address else 'not connected'}")
-        return section, Interface(name=self.topology.capture_if, description=where,
-                                  os=f"Linux {platform.release()}")
+    def _pcap_header(self) -> tuple[pcapfile.Section, pcapfile.Interface]:
+        link = self.topology.link_text() if self.link is not None else ""
+        client = endpoint_text(self.client_address) if self.client_address else "not connected"
+        where = (f"{self.topology.describe()}; server {endpoint_text(self.server_address)}, "
+                 f"client {client}")
+        return pcapfile.header(self.scenario, self.family, self.topology.name, link,
+                               self.topology.capture_if, where)
 
     # -- the end of a run ----------------------------------------------------------------
     def settle(self, states: dict[str, str], within: float = 5.0) -> None:
@@ -297,37 +204,39 @@ class Lab:
     def finish(self, write: bool = True) -> RunResult:
         """Stop the capture (draining it), read the final states, write the pcap (or, with
         write=False, leave it in `self.unwritten` to be written once with its story)."""
-        with self.phases.timed("drain"):
-            states = {side: self._state_json(side) for side in ("client", "server")}
+        with self.stopwatch.timed("drain"):
+            states = FrozenMap({side: self._final_state(side) for side in SIDES})
             frames = self._capture.stop()
             stats = self._capture.stats
             segments = self.segments()
-        result = RunResult(scenario=self.scenario, family=self.family,
-                           topology=self.topology.name, segments=segments,
-                           calls=list(self.calls), states=states, client=self.client_address,
-                           server=self.server_address, notes=list(self.notes),
-                           phases=self.phases)
-        if stats is not None:
-            result.capture = {"frames": stats.frames, "kernel_packets": stats.kernel_packets,
-                              "kernel_drops": stats.kernel_drops}
-            if stats.kernel_drops:
-                result.error = (f"the kernel dropped {stats.kernel_drops} packets before the "
-                                "capture read them; the listing is incomplete")
+        error = None
+        if stats is not None and stats.kernel_drops:
+            error = (f"the kernel dropped {stats.kernel_drops} packets before the capture read "
+                     "them; the listing is incomplete")
         if self.pcap_path is not None:
-            self.unwritten = UnwrittenPcap(self.pcap_path, list(frames),
-                                           *self._pcap_header())
-            result.pcap = str(self.pcap_path)
+            self.unwritten = pcapfile.UnwrittenPcap(self.pcap_path, tuple(frames),
+                                                    *self._pcap_header())
             if write:
-                with self.phases.timed("pcapng write"):
+                with self.stopwatch.timed("pcapng write"):
                     self.unwritten.write()
-        return result
+        counts = (CaptureCounts(stats.frames, stats.kernel_packets, stats.kernel_drops)
+                  if stats is not None else None)
+        return RunResult(scenario=self.scenario, family=self.family,
+                         topology=self.topology.name, segments=tuple(segments),
+                         calls=tuple(self.calls), states=states, client=self.client_address,
+                         server=self.server_address, capture=counts,
+                         pcap=str(self.pcap_path) if self.pcap_path else None, error=error,
+                         notes=tuple(self.notes), phases=self.stopwatch.phases())
 
-    def _state_json(self, side: str) -> dict:
+    def _final_state(self, side: str) -> FinalState:
         sock = self.socket_state(side)
-        return sock.to_json() if sock else {"state": CLOSED}
+        if sock is None:
+            return FinalState()
+        return FinalState(sock.state, sock.local, sock.remote, sock.recv_q, sock.send_q,
+                          orphan=sock.inode == 0)
 
     def close(self) -> None:
-        """Kill the peers, stop the capture, drop the namespace: newest first."""
+        """Kill the peers, stop the capture, drop the namespaces: newest first."""
         self._stack.close()
 
     def __enter__(self) -> Lab:
@@ -336,7 +245,7 @@ class Lab:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- the user's own programs as peers ------------------------------------------------
+    # -- the user's own programs as peers (see harness.lab.programs) -----------------------
     def spawn_server(self, argv: str | Sequence[str], shell: bool = False,
                      stdin: bool = False) -> Program:
         """Start a program of your own in the server's namespace, next to the driven peers.
@@ -346,72 +255,13 @@ class Lab:
         it. It is stopped (SIGTERM, then SIGKILL) when the lab closes. NoSuchProgram (a
         FileNotFoundError) if the executable does not exist.
         """
-        return self._spawn("server", argv, shell, stdin)
+        return self.programs.spawn("server", argv, shell, stdin)
 
     def spawn_client(self, argv: str | Sequence[str], shell: bool = False,
                      stdin: bool = False) -> Program:
         """Start a program of your own in the client's namespace (see spawn_server)."""
-        return self._spawn("client", argv, shell, stdin)
-
-    def _spawn(self, side: str, argv: str | Sequence[str], shell: bool, stdin: bool) -> Program:
-        host, port = self.server_address
-        program = Program(self.topology.ns_of(side), side, argv, shell=shell, stdin=stdin,
-                          host=host, port=port)
-        self._stack.callback(program.close)
-        self.programs.append(program)
-        return program
-
-    @property
-    def programs(self) -> list[Program]:
-        """The user programs started in this lab, oldest first."""
-        if "_programs" not in self.__dict__:
-            self.__dict__["_programs"] = []
-        return self.__dict__["_programs"]
-
-    def tcp_sockets(self, side: str) -> list[SocketState]:
-        """Every TCP socket in a side's namespace now, as sock_diag reports them."""
-        return self._diags[side].tcp_sockets()
-
-    def listening(self, port: int = SERVER_PORT) -> bool:
-        """True when a socket in the server's namespace listens on port (any address, either
-        family)."""
-        return any(sock.state == "LISTEN" and sock.local[1] == port
-                   for sock in self.tcp_sockets("server"))
+        return self.programs.spawn("client", argv, shell, stdin)
 
     def wait_listening(self, port: int = SERVER_PORT, within: float = 5.0) -> None:
-        """Wait until a socket in the server's namespace listens on port, read with sock_diag;
-        WaitTimeout otherwise. ProgramError at once if every server program started with
-        spawn_server has exited without it listening."""
-        servers = [p for p in self.programs if p.side == "server"]
-
-        def ready() -> bool:
-            if self.listening(port):
-                return True
-            if servers and all(p.poll() is not None for p in servers):
-                last = servers[-1]
-                said = "; ".join(last.tail("stderr", 2))
-                raise ProgramError(f"the server program {last.status_text()} without "
-                                   f"listening on port {port}"
-                                   + (f" (stderr: {said})" if said else ""))
-            return False
-
-        wait_until(ready, within, f"a socket listening on port {port} in the server's "
-                                  "namespace")
-
-    def wait_quiet(self, period: float = 0.2, within: float = 2.0) -> bool:
-        """Wait until no packet has been captured for period seconds (at most within
-        seconds); False if packets kept coming until then."""
-        seen = {"count": -1, "since": 0.0}
-
-        def quiet() -> bool:
-            count, now = len(self._capture.frames()), time.monotonic()
-            if count != seen["count"]:
-                seen.update(count=count, since=now)
-            return now - seen["since"] >= period
-
-        try:
-            wait_until(quiet, within, f"{period:.2f} s without a packet")
-        except WaitTimeout:
-            return False
-        return True
-
+        """Wait until a socket in the server's namespace listens on port (see Programs)."""
+        self.programs.wait_listening(port, within)

@@ -1,18 +1,28 @@
-"""The orchestrator's side of a peer: a process in the namespace, and handles for its sockets."""
+"""The harness's side of a peer: a process in the namespace, and handles for its sockets.
+
+A SocketHandle's methods are made from the table of calls (harness.core.calls): one per call
+that runs on a socket, taking the table's arguments in its order (`deadline` and `within` by
+keyword), so `conn.set_linger(1, 0)` in a test and `{ on = "conn", call = "set_linger",
+onoff = 1, linger = 0 }` in a scenario are the same call.
+"""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import inspect
 import json
+import keyword
 import os
 import selectors
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from harness.core.calls import CALLS, DEADLINE, WITHIN, CallSpec, Opens, Runner, Target, agent_args
+from harness.core.errors import LabError
 from harness.core.result import Call
 from harness.lab.agent_process import default_start, start_agent
 from harness.lab.netns import Namespace
@@ -20,7 +30,7 @@ from harness.lab.netns import Namespace
 REPLY_MARGIN = 5.0  # on top of a call's own deadline, for the agent to answer
 
 
-class PeerError(RuntimeError):
+class PeerError(LabError):
     """A peer process died, hung or answered nonsense."""
 
 
@@ -145,7 +155,8 @@ def _to_call(peer: str, sock: str, op: str, args: dict[str, Any], reply: dict) -
 
 
 class SocketHandle:
-    """One socket of a peer, with the calls a scenario can make on it."""
+    """One socket of a peer, with a method for every call of the table that runs on a socket
+    (see the module's docstring); `accepted` is the outcome of the accept() that made it."""
 
     def __init__(self, process: PeerProcess, name: str, family: str, port: int,
                  host: str | None = None) -> None:
@@ -156,94 +167,68 @@ class SocketHandle:
         self.host = host  # the server's address; None for the family's loopback address
         self.accepted: Call | None = None
 
+    def __repr__(self) -> str:
+        return f"<SocketHandle {self.process.name}/{self.name}>"
+
     def sibling(self, name: str) -> SocketHandle:
         """Another socket of the same peer, aimed at the same server."""
         return SocketHandle(self.process, name, self.family, self.port, self.host)
 
-    def _where(self) -> dict[str, Any]:
-        return {"family": self.family, "port": self.port,
-                **({"host": self.host} if self.host else {})}
+    def perform(self, call: str, args: Mapping[str, Any]) -> Call | SocketHandle:
+        """Make one call of the table, its arguments as a scenario writes them. A call that
+        opens a socket by name (accept) returns that socket's handle; the rest their Call."""
+        spec = CALLS[call]
+        if spec.runner is Runner.PROCESS:
+            return self.process.end(self.name, call, int(args.get("code", 0)))
+        if spec.opens is Opens.ITSELF and args.get("as"):
+            return self.sibling(args["as"]).perform(call, {k: v for k, v in args.items()
+                                                           if k != "as"})
+        sent = agent_args(spec, args)
+        if "data" in sent:
+            sent["data"] = base64.b64encode(sent["data"]).decode()
+        where = {"family": self.family, "port": self.port, "host": self.host}
+        sent.update({k: where[k] for k in spec.addressed if where[k] is not None})
+        timeout = 10.0
+        if spec.arg(WITHIN.name) is not None:
+            within = float(args.get(WITHIN.name, WITHIN.default))
+            sent[WITHIN.name], timeout = within, within + spec.margin
+        deadline = args.get(DEADLINE.name) if spec.blocking else None
+        outcome = self.process.call(self.name, call, deadline=deadline, timeout=timeout, **sent)
+        if spec.opens is Opens.ACCEPTED:
+            made = self.sibling(sent["into"])
+            made.accepted = outcome
+            return made
+        return outcome
 
-    def _call(self, op: str, deadline: float | None = None, **args: Any) -> Call:
-        return self.process.call(self.name, op, deadline=deadline, **args)
 
-    def socket(self) -> Call:
-        """socket(): make the socket now, so that options can be set before connect()."""
-        return self._call("socket", family=self.family)
+def _python_name(name: str) -> str:
+    """An argument's name as a Python parameter (`as` is a keyword: it becomes `name`)."""
+    return "name" if keyword.iskeyword(name) else name
 
-    def listen(self, backlog: int = 16) -> Call:
-        """bind() to the lab's address and port, then listen()."""
-        return self._call("listen", backlog=backlog, **self._where())
 
-    def connect(self, deadline: float | None = None) -> Call:
-        """connect() to the server's address and port."""
-        return self._call("connect", deadline, **self._where())
+def _method(spec: CallSpec) -> Callable[..., Any]:
+    """The SocketHandle method for one call: the table's arguments as its parameters."""
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)]
+    for arg in spec.args:
+        kind = (inspect.Parameter.KEYWORD_ONLY if arg.name in (DEADLINE.name, WITHIN.name)
+                else inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        default = inspect.Parameter.empty if arg.required else arg.default
+        params.append(inspect.Parameter(_python_name(arg.name), kind, default=default))
+    signature = inspect.Signature(params)
+    names = {_python_name(arg.name): arg.name for arg in spec.args}
 
-    def accept(self, name: str = "conn", deadline: float | None = None) -> SocketHandle:
-        """accept(); the new connection gets its own handle (its outcome is `.accepted`)."""
-        outcome = self._call("accept", deadline, into=name)
-        handle = self.sibling(name)
-        handle.accepted = outcome
-        return handle
+    def method(*given: Any, **keywords: Any) -> Any:
+        bound = signature.bind(*given, **keywords)
+        self = bound.arguments.pop("self")
+        args = {names[k]: v for k, v in bound.arguments.items() if v is not None}
+        return self.perform(spec.name, args)
 
-    def send(self, data: bytes | int, deadline: float | None = None) -> Call:
-        """One send() of data (or of that many bytes of b"x")."""
-        payload = b"x" * data if isinstance(data, int) else data
-        return self._call("send", deadline, data=base64.b64encode(payload).decode())
+    method.__name__ = method.__qualname__ = spec.name
+    method.__doc__ = f"{spec.doc[0].upper()}{spec.doc[1:]}."
+    method.__signature__ = signature  # type: ignore[attr-defined]
+    return method
 
-    def recv(self, size: int, deadline: float | None = None) -> Call:
-        """One recv() of at most size bytes; the bytes are in `.info["data"]` (base64)."""
-        return self._call("recv", deadline, size=size)
 
-    def set_linger(self, onoff: int, linger: int) -> Call:
-        """setsockopt(SO_LINGER, {onoff, linger})."""
-        return self._call("set_linger", onoff=onoff, linger=linger)
-
-    def set_nonblocking(self, on: bool = True) -> Call:
-        """fcntl(O_NONBLOCK) on or off."""
-        return self._call("set_nonblocking", on=on)
-
-    def set_rcvbuf(self, size: int) -> Call:
-        """setsockopt(SO_RCVBUF)."""
-        return self._call("set_rcvbuf", size=size)
-
-    def set_sndbuf(self, size: int) -> Call:
-        """setsockopt(SO_SNDBUF)."""
-        return self._call("set_sndbuf", size=size)
-
-    def shutdown(self, how: str = "SHUT_WR") -> Call:
-        """shutdown(how), how one of SHUT_RD, SHUT_WR, SHUT_RDWR."""
-        return self._call("shutdown", how=how)
-
-    def close(self, deadline: float | None = None) -> Call:
-        """close(2)."""
-        return self._call("close", deadline)
-
-    def wait_acked(self, within: float = 5.0) -> Call:
-        """Wait until every byte written has been acknowledged (send queue empty)."""
-        return self.process.call(self.name, "wait_acked", timeout=within + 2, within=within)
-
-    def wait_inq(self, size: int, within: float = 5.0) -> Call:
-        """Wait until at least size unread bytes are in the receive queue."""
-        return self.process.call(self.name, "wait_inq", timeout=within + 2, size=size,
-                                 within=within)
-
-    def collect(self, timeout: float = 10.0) -> Call:
-        """The outcome of this peer's call that was still blocked at its deadline."""
-        return self.process.call(self.name, "collect", timeout=timeout)
-
-    def fill(self, within: float = 5.0) -> Call:
-        """Write without blocking until the peer's window is shut and the send buffer full."""
-        return self.process.call(self.name, "fill", timeout=within + 5, within=within)
-
-    def drain(self, deadline: float | None = None) -> Call:
-        """recv() until end of file or an error; returns the byte count (`info["ended_by"]`)."""
-        return self._call("drain", deadline)
-
-    def exit(self, code: int = 0) -> Call:
-        """The peer process calls _exit(code) with its sockets still open; waits until reaped."""
-        return self.process.end(self.name, "exit", code)
-
-    def kill(self) -> Call:
-        """SIGKILL to the peer process, its sockets still open; waits until reaped."""
-        return self.process.end(self.name, "kill")
+for _spec in CALLS.values():
+    if _spec.target is Target.SOCKET:
+        setattr(SocketHandle, _spec.name, _method(_spec))

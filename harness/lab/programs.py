@@ -1,12 +1,12 @@
 """The user's own programs as a lab's peers: a command run in one side's network namespace.
 
-A Program is started through this module's `main` (`python -m harness.lab.programs --netns-fd N
---parent PID -- ARGV...`), a small launcher that does what the harness's own peers do:
-it ties its life to the harness (PR_SET_PDEATHSIG, SIGKILL), joins the namespace, puts back
-the signal dispositions Python changed (SIGPIPE, SIGXFSZ) and then execs the command, so the
-process *is* the user's program, in its own session (a process group `stop()` can signal
-as a whole). Nothing outlives the lab: `stop()` sends SIGTERM to the group, then SIGKILL
-after a short grace, and reaps; a SIGKILL of the harness kills the program with it.
+A Program is started through harness.lab.child_launcher, a small launcher that does what the
+harness's own peers do: it ties its life to the harness (PR_SET_PDEATHSIG, SIGKILL), joins
+the namespace, puts back the signal dispositions Python changed (SIGPIPE, SIGXFSZ) and then
+execs the command, so the process *is* the user's program, in its own session (a process
+group `stop()` can signal as a whole). Nothing outlives the lab: `stop()` sends SIGTERM to
+the group, then SIGKILL after a short grace, and reaps; a SIGKILL of the harness kills the
+program with it.
 
 stdout and stderr go to files in a temporary folder (only their tails are read back, for
 reports); `close()` stops the program, keeps the tails in memory and removes the folder.
@@ -24,10 +24,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from harness.core.errors import UserError
 from harness.lab.netns import Namespace
+from harness.lab.waiting import wait_until
 
 STOP_GRACE = 1.0  # seconds between SIGTERM and SIGKILL
 TAIL_BYTES = 4096
@@ -35,7 +38,7 @@ START_TIMEOUT = 20.0  # for the launcher to exec the command
 _SHELL = "/bin/sh"
 
 
-class ProgramError(RuntimeError):
+class ProgramError(UserError):
     """A user program could not be started or did not do what the run needed (one line)."""
 
 
@@ -117,7 +120,7 @@ class Program:
         self._folder = Path(tempfile.mkdtemp(prefix=f"harness-{side}-"))
         self.ended: float | None = None
         ready, ready_w = os.pipe()  # closed by the exec (or says why the exec failed)
-        launcher = [sys.executable, "-m", "harness.lab.programs", "--netns-fd", str(ns.fd),
+        launcher = [sys.executable, "-m", "harness.lab.child_launcher", "--netns-fd", str(ns.fd),
                     "--parent", str(os.getpid()), "--ready-fd", str(ready_w), "--",
                     *self.argv]
         try:
@@ -259,31 +262,51 @@ class Program:
         return f"{describe_status(code)}{took}"
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """The launcher: tie our life to the harness, join the namespace, exec the command."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        split = args.index("--")
-        options = dict(zip(args[:split:2], args[1:split:2], strict=True))
-        netns_fd, parent = int(options["--netns-fd"]), int(options["--parent"])
-        ready = int(options["--ready-fd"])
-        command = args[split + 1:]
-    except (ValueError, KeyError):
-        sys.exit("usage: python -m harness.lab.programs --netns-fd N --parent PID --ready-fd N "
-                 "-- COMMAND...")
-    from harness.lab.netns import join_for_life
+class Programs:
+    """The user's programs started in one lab, oldest first; the lab stops them as it closes.
 
-    try:
-        join_for_life(netns_fd, parent)
-        os.set_inheritable(ready, False)  # the exec closes it: the harness knows we run
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):  # as a shell starts it
-            signal.signal(sig, signal.SIG_DFL)
-        os.execvp(command[0], command)
-    except Exception as exc:  # said to the harness, which raises ProgramError with it
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        os.write(ready, f"cannot run {command[0]}: {reason}".encode())
-        os._exit(127)
+    `ns_of(side)` is the namespace of a side, `sockets(side)` the TCP sockets sock_diag sees
+    there, `on_close(fn)` registers fn to run when the lab closes.
+    """
 
+    def __init__(self, ns_of: Callable[[str], Namespace], server: tuple[str, int],
+                 sockets: Callable[[str], list[Any]],
+                 on_close: Callable[[Callable[[], None]], None]) -> None:
+        self._ns_of, self._server, self._sockets, self._on_close = ns_of, server, sockets, on_close
+        self.started: list[Program] = []
 
-if __name__ == "__main__":
-    main()
+    def spawn(self, side: str, argv: str | Sequence[str], shell: bool = False,
+              stdin: bool = False) -> Program:
+        """Start a program in a side's namespace; `{host}` and `{port}` in its arguments
+        become the server's address and port (see Program)."""
+        host, port = self._server
+        program = Program(self._ns_of(side), side, argv, shell=shell, stdin=stdin, host=host,
+                          port=port)
+        self._on_close(program.close)
+        self.started.append(program)
+        return program
+
+    def listening(self, port: int) -> bool:
+        """True when a socket in the server's namespace listens on port (any address)."""
+        return any(sock.state == "LISTEN" and sock.local[1] == port
+                   for sock in self._sockets("server"))
+
+    def wait_listening(self, port: int, within: float = 5.0) -> None:
+        """Wait until a socket in the server's namespace listens on port, read with sock_diag;
+        WaitTimeout otherwise. ProgramError at once if every server program started here has
+        exited without it listening."""
+        servers = [p for p in self.started if p.side == "server"]
+
+        def ready() -> bool:
+            if self.listening(port):
+                return True
+            if servers and all(p.poll() is not None for p in servers):
+                last = servers[-1]
+                said = "; ".join(last.tail("stderr", 2))
+                raise ProgramError(f"the server program {last.status_text()} without "
+                                   f"listening on port {port}"
+                                   + (f" (stderr: {said})" if said else ""))
+            return False
+
+        wait_until(ready, within, f"a socket listening on port {port} in the server's "
+                                  "namespace")

@@ -12,7 +12,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from harness.core.result import TCP_STATES
+from harness.core.vocabulary import TCP_STATES
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -39,17 +39,6 @@ class SocketState:
     recv_q: int
     send_q: int
     inode: int
-
-    def to_json(self) -> dict[str, object]:
-        """A plain dict for results.json."""
-        return {
-            "state": self.state,
-            "local": f"{self.local[0]}:{self.local[1]}",
-            "remote": f"{self.remote[0]}:{self.remote[1]}",
-            "recv_q": self.recv_q,
-            "send_q": self.send_q,
-            "orphan": self.inode == 0,
-        }
 
 
 def _request(family: int, seq: int) -> bytes:

@@ -20,15 +20,12 @@ import select
 import shlex
 import subprocess
 import sys
-from dataclasses import dataclass
 
+from harness.core.errors import LabError
+from harness.core.link import Link, LinkError
+from harness.core.vocabulary import LOOPBACK, SIDES, TOPOLOGIES, VETH
 from harness.lab.netns import Namespace
 
-TOPOLOGIES = ("loopback", "veth")
-LINK_SIDES = ("both", "client", "server")
-LOOPBACK = {"ipv4": "127.0.0.1", "ipv6": "::1"}
-VETH = {"client": {"ipv4": ("192.0.2.1", 24), "ipv6": ("2001:db8::1", 64)},
-        "server": {"ipv4": ("192.0.2.2", 24), "ipv6": ("2001:db8::2", 64)}}
 IFNAMES = {"client": "veth-client", "server": "veth-server"}
 _IFA_F_NODAD = 0x02
 _NUD_PERMANENT = 0x80
@@ -36,61 +33,8 @@ _TC_TIMEOUT = 10.0
 _AGENT_START = 10.0
 
 
-class TopologyError(RuntimeError):
+class TopologyError(LabError):
     """The lab's network could not be built or changed; the message says what failed."""
-
-
-@dataclass(frozen=True)
-class Link:
-    """An impairment of the veth link: netem arguments on one side's egress or both, and
-    the first RST(s) a side sends dropped."""
-
-    netem: str = ""
-    side: str = "both"
-    drop_rst_from: str | None = None
-    drop_rst_count: int = 1
-
-    def sides(self) -> tuple[str, ...]:
-        """The sides whose egress gets the qdisc."""
-        return ("client", "server") if self.side == "both" else (self.side,)
-
-    def emulated(self) -> tuple[float, float]:
-        """(loss share, delay in seconds) from the netem arguments the user-space link can
-        play: `delay TIME` and `loss PERCENT%`; TopologyError for anything else."""
-        words, loss, delay = shlex.split(self.netem), 0.0, 0.0
-        while words:
-            word = words.pop(0)
-            if word in ("delay", "loss") and words:
-                value = words.pop(0)
-                if word == "delay":
-                    delay = _seconds(value)
-                else:
-                    loss = _percent(value)
-                continue
-            raise TopologyError(f"netem {self.netem!r}: the user-space link plays only "
-                                f"`delay TIME` and `loss PERCENT%`, not {word!r}; other "
-                                "options need a kernel with netem")
-        return loss, delay
-
-
-def _seconds(text: str) -> float:
-    for unit, scale in (("ms", 1e-3), ("us", 1e-6), ("s", 1.0)):
-        if text.endswith(unit):
-            try:
-                return float(text[: -len(unit)]) * scale
-            except ValueError:
-                break
-    raise TopologyError(f"netem delay {text!r}: write a time such as 20ms, 500us or 1s")
-
-
-def _percent(text: str) -> float:
-    try:
-        share = float(text.removesuffix("%")) / 100
-    except ValueError:
-        share = -1.0
-    if not 0.0 <= share <= 1.0:
-        raise TopologyError(f"netem loss {text!r}: write a percentage such as 1%")
-    return share
 
 
 class Topology:
@@ -157,16 +101,16 @@ class VethTopology(Topology):
     def _build(self) -> None:
         if self.emulated:
             middle = self._namespace()
-            for side in ("client", "server"):
+            for side in SIDES:
                 far = middle.fd
                 self.ns_of(side).run(lambda s=side, f=far: _make_pair(s, f"link-{s}", f))
-            middle.run(lambda: [_up(f"link-{side}") for side in ("client", "server")])
+            middle.run(lambda: [_up(f"link-{side}") for side in SIDES])
             self._start_agent(middle)
         else:
             server_fd = self.server_ns.fd
             self.client_ns.run(lambda: _make_pair("client", IFNAMES["server"], server_fd))
         macs = {side: self.ns_of(side).run(lambda s=side: _configure(s))
-                for side in ("client", "server")}
+                for side in SIDES}
         for side, other in (("client", "server"), ("server", "client")):
             self.ns_of(side).run(lambda s=side, o=other: _neighbours(s, o, macs[o]))
 
@@ -204,15 +148,8 @@ class VethTopology(Topology):
         return where
 
     def link_text(self) -> str:
-        """The impairment in words: `delay 150ms on both sides, the first RST from the server
-        dropped`."""
-        if self.link is None:
-            return "no impairment"
-        parts = [f"{self.link.netem} on {self.link.side} side(s)"] if self.link.netem else []
-        if self.link.drop_rst_from:
-            parts.append(f"the first {self.link.drop_rst_count} RST(s) from the "
-                         f"{self.link.drop_rst_from} dropped")
-        return ", ".join(parts)
+        """The impairment in words (harness.core.link.Link.describe)."""
+        return self.link.describe() if self.link is not None else "no impairment"
 
     def impair(self, link: Link) -> None:
         """A netem qdisc on the egress of the link's side(s)."""
@@ -326,13 +263,14 @@ def netem_problem(link: Link) -> str | None:
     """Why this link cannot be made here (one line), or None: netem arguments are tried on a
     scratch namespace's lo when the kernel has netem, and checked against what the user-space
     link plays when it has not."""
-    if not kernel_has_netem() or link.drop_rst_from:
-        try:
+    try:
+        if not kernel_has_netem() or link.drop_rst_from:
             link.emulated()
-        except TopologyError as exc:
-            return str(exc)
-        return None
-    done = _netem_on_scratch_lo(shlex.split(link.netem))
+            return None
+        words = shlex.split(link.netem)
+    except (LinkError, ValueError) as exc:
+        return str(exc) if isinstance(exc, LinkError) else f"--netem {link.netem!r}: {exc}"
+    done = _netem_on_scratch_lo(words)
     if done.returncode == 0:
         return None
     message = (done.stderr.strip().splitlines() or ["no message"])[-1]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from harness.core.errors import LabError
 
-class WaitTimeout(TimeoutError):
+
+class WaitTimeout(LabError, TimeoutError):
     """A condition did not become true before its deadline."""
 
     def __init__(self, what: str, deadline: float) -> None:

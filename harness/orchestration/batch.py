@@ -17,13 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.core.link import Link
 from harness.core.result import RunResult
 from harness.core.scenario import Scenario
 from harness.core.verdict import Verdict, judge
+from harness.core.vocabulary import RUN_DEADLINE
 from harness.lab.netns import die_with_parent
-from harness.lab.topology import Link
 from harness.orchestration.runner import run_and_judge
-from harness.orchestration.timing import RUN_DEADLINE
 
 Done = tuple[RunResult, Verdict]
 

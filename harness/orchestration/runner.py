@@ -1,21 +1,24 @@
-"""Running a catalog scenario: its steps, in order, on a fresh Lab -> a RunResult."""
+"""Running a catalog scenario: its steps, in order, on a fresh Lab -> a RunResult, judged."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
+from harness.core.calls import CALLS, WITHIN, Opens, Runner
+from harness.core.errors import one_line
+from harness.core.link import Link
 from harness.core.result import Call, RunResult
 from harness.core.scenario import Scenario, Step
 from harness.core.verdict import Verdict, judge
-from harness.lab.capture import CaptureError
-from harness.lab.lab import Lab, UnwrittenPcap
-from harness.lab.netns import NamespaceError
-from harness.lab.peer import PeerError, SocketHandle
-from harness.lab.topology import Link, TopologyError
+from harness.core.vocabulary import RUN_DEADLINE
+from harness.lab.lab import Lab
+from harness.lab.pcapfile import UnwrittenPcap
+from harness.lab.peer import SocketHandle
 from harness.lab.waiting import WaitTimeout
-from harness.orchestration.timing import RUN_DEADLINE, Phases
 from harness.pcap.annotate import frame_comments
 
 
@@ -27,79 +30,52 @@ class _Sockets:
         self.by_name: dict[str, SocketHandle] = {"client": lab.client, "server": lab.server}
 
     def run(self, step: Step) -> Call:
-        if step.call == "wait_state":
-            return self._wait_state(step)
-        if step.call == "wait_wire":
-            return self._wait_wire(step)
+        """Make one step's call, by the table: the lab's own waits here, the rest by the
+        peer that holds the socket."""
+        spec = CALLS[step.call]
+        if spec.runner is Runner.LAB:
+            return LAB_CALLS[step.call](self, step)
         handle = self.by_name[step.on]
-        args = dict(step.args)
-        if step.call == "connect" and "as" in args:
-            handle = handle.sibling(args["as"])
-            self.by_name[handle.name] = handle
-        if step.call == "accept":
-            new = handle.accept(args.get("as", "conn"), args.get("deadline"))
-            self.by_name[new.name] = new
-            assert new.accepted is not None
-            return new.accepted
-        return _CALLS[step.call](handle, args)
+        if spec.opens is Opens.ITSELF and "as" in step.args:
+            handle = self.by_name[step.args["as"]] = handle.sibling(step.args["as"])
+        outcome = handle.perform(step.call, {k: v for k, v in step.args.items() if k != "as"}
+                                 if spec.opens is Opens.ITSELF else step.args)
+        if isinstance(outcome, SocketHandle):
+            self.by_name[outcome.name] = outcome
+            assert outcome.accepted is not None
+            return outcome.accepted
+        return outcome
 
-    def _wait_state(self, step: Step) -> Call:
-        side, state = step.on, step.args["state"]
-        within = float(step.args.get("within", 5.0))
-        connection = step.args.get("connection", "client")
-        start, began = time.time(), time.monotonic()
-        try:
-            self.lab.wait_state(side, state, within, connection)
-            error = None
-        except WaitTimeout as exc:
-            error = str(exc)
+    def wait_state(self, step: Step) -> Call:
+        state, connection = step.arg("state"), step.arg("connection")
         args = {"state": state} if connection == "client" else {"state": state,
                                                                 "connection": connection}
-        return self._record("wait_state", side, args, start, began, error)
+        return self._timed("wait_state", step.on, args, lambda: self.lab.wait_state(
+            step.on, state, float(step.arg(WITHIN.name)), connection))
 
-    def _wait_wire(self, step: Step) -> Call:
-        pattern, within = step.args["pattern"], float(step.args.get("within", 5.0))
+    def wait_wire(self, step: Step) -> Call:
+        pattern = step.arg("pattern")
+        return self._timed("wait_wire", "wire", {"pattern": pattern},
+                           lambda: self.lab.wire.wait_wire(pattern, float(step.arg("within"))))
+
+    def _timed(self, what: str, sock: str, args: dict[str, Any],
+               wait: Callable[[], None]) -> Call:
+        """Run one of the lab's waits as a call of the lab's own."""
         start, began = time.time(), time.monotonic()
         try:
-            self.lab.wait_wire(pattern, within)
+            wait()
             error = None
         except WaitTimeout as exc:
             error = str(exc)
-        return self._record("wait_wire", "wire", {"pattern": pattern}, start, began, error)
-
-    def _record(self, what: str, sock: str, args: dict[str, Any], start: float, began: float,
-                error: str | None) -> Call:
         call = Call(peer="lab", sock=sock, call=what, args=args, ret=None if error else 0,
                     start=start, elapsed=time.monotonic() - began, error=error)
         self.lab.calls.append(call)
         return call
 
 
-def _send(handle: SocketHandle, args: dict[str, Any]) -> Call:
-    data: bytes | int = args["text"].encode() if "text" in args else args.get("bytes", 1)
-    return handle.send(data, args.get("deadline"))
-
-
-_CALLS = {
-    "socket": lambda h, a: h.socket(),
-    "listen": lambda h, a: h.listen(a.get("backlog", 16)),
-    "connect": lambda h, a: h.connect(a.get("deadline")),
-    "send": _send,
-    "recv": lambda h, a: h.recv(a["bytes"], a.get("deadline")),
-    "set_linger": lambda h, a: h.set_linger(a["onoff"], a["linger"]),
-    "set_nonblocking": lambda h, a: h.set_nonblocking(a.get("on", True)),
-    "set_rcvbuf": lambda h, a: h.set_rcvbuf(a["size"]),
-    "set_sndbuf": lambda h, a: h.set_sndbuf(a["size"]),
-    "shutdown": lambda h, a: h.shutdown(a["how"]),
-    "close": lambda h, a: h.close(a.get("deadline")),
-    "exit": lambda h, a: h.exit(a.get("code", 0)),
-    "kill": lambda h, a: h.kill(),
-    "fill": lambda h, a: h.fill(a.get("within", 5.0)),
-    "drain": lambda h, a: h.drain(a.get("deadline")),
-    "wait_acked": lambda h, a: h.wait_acked(a.get("within", 5.0)),
-    "wait_inq": lambda h, a: h.wait_inq(a["bytes"], a.get("within", 5.0)),
-    "collect": lambda h, a: h.collect(),
-}
+#: The calls the lab makes itself (the table's Runner.LAB), by name.
+LAB_CALLS: dict[str, Callable[[_Sockets, Step], Call]] = {
+    "wait_state": _Sockets.wait_state, "wait_wire": _Sockets.wait_wire}
 
 
 def run_scenario(scenario: Scenario, family: str = "ipv4",
@@ -113,8 +89,9 @@ def run_scenario(scenario: Scenario, family: str = "ipv4",
     """
     result, pcap = _run(scenario, family, pcap_path, topology, link, deadline)
     if pcap is not None:
-        with Phases.of(result).timed("pcapng write"):
-            pcap.write()
+        began = time.perf_counter()
+        pcap.write()
+        result = _spent(result, "pcapng write", began)
     return result
 
 
@@ -125,38 +102,44 @@ def run_and_judge(scenario: Scenario, family: str = "ipv4",
     """Run a scenario, judge it, and write its pcap with the story told in it: each
     packet's steps and pattern place as packet comments, the verdict as section comments."""
     result, pcap = _run(scenario, family, pcap_path, topology, link, deadline)
-    phases = Phases.of(result)
+    began = time.perf_counter()
     try:
-        with phases.timed("judge"):
-            verdict = judge(scenario, result)
+        verdict = judge(scenario, result)
     except BaseException:
         if pcap is not None:
             pcap.write()  # the capture is kept even when judging it fails
         raise
+    result = _spent(result, "judge", began)
     if pcap is not None:
-        with phases.timed("pcapng write"):
-            told = [f"{scenario.title}", f"pattern: {scenario.pattern}",
-                    f"verdict: {verdict.status.upper()}", *(f"- {r}" for r in verdict.reasons)]
-            pcap.write(frame_comments(result, verdict.match), told)
+        began = time.perf_counter()
+        told = [f"{scenario.title}", f"pattern: {scenario.pattern}",
+                f"verdict: {verdict.status.label}", *(f"- {r}" for r in verdict.reasons)]
+        pcap.write(frame_comments(result, verdict.match), told)
+        result = _spent(result, "pcapng write", began)
     return result, verdict
+
+
+def _spent(result: RunResult, phase: str, began: float) -> RunResult:
+    """result with the time since began (perf_counter) added to phase."""
+    return dataclasses.replace(result, phases=result.phases.plus(
+        phase, time.perf_counter() - began))
 
 
 def _run(scenario: Scenario, family: str, pcap_path: str | os.PathLike | None,
          topology: str, link: Link | None, deadline: float
          ) -> tuple[RunResult, UnwrittenPcap | None]:
-    if scenario.link:  # the scenario's own link, which it needs, wins over a user's
-        link = Link(**scenario.link)
+    if scenario.link is not None:  # the scenario's own link, which it needs, wins over a user's
+        link = scenario.link
     try:
         lab = Lab(family=family, scenario=scenario.id, pcap_path=pcap_path, topology=topology,
                   link=link)
     except Exception as exc:  # any failure to build is this run's error
         return RunResult(scenario=scenario.id, family=family, topology=topology,
-                         error=f"the lab could not be built: {_one_line(exc)}"), None
+                         error=f"the lab could not be built: {one_line(exc)}"), None
     with lab:
         result = _run_steps(lab, scenario, time.monotonic() + deadline, deadline)
         teardown = time.perf_counter()
-    result.phases["teardown"] = time.perf_counter() - teardown
-    return result, lab.unwritten
+    return _spent(result, "teardown", teardown), lab.unwritten
 
 
 def _run_steps(lab: Lab, scenario: Scenario, end: float, deadline: float) -> RunResult:
@@ -165,7 +148,7 @@ def _run_steps(lab: Lab, scenario: Scenario, end: float, deadline: float) -> Run
     for handle in (lab.client, lab.server):
         handle.process.until = end
     error = None
-    with lab.phases.timed("exchange"):
+    with lab.stopwatch.timed("exchange"):
         try:
             for step in scenario.steps:
                 if time.monotonic() >= end:
@@ -176,18 +159,11 @@ def _run_steps(lab: Lab, scenario: Scenario, end: float, deadline: float) -> Run
                     error = f"step {step.text()}: {call.error}"
                     break
         except Exception as exc:  # a broken step ends this run, not the others
-            error = _one_line(exc)
+            error = one_line(exc)
         if error is None:
-            lab.settle(scenario.states, within=max(min(5.0, end - time.monotonic()), 0.0))
+            lab.settle(dict(scenario.states), within=max(min(5.0, end - time.monotonic()), 0.0))
     if error is None:
-        with lab.phases.timed("drain"):
+        with lab.stopwatch.timed("drain"):
             lab.wait_pattern(scenario.pattern)
     result = lab.finish(write=False)
-    result.error = result.error or error
-    return result
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    known = (NamespaceError, TopologyError, CaptureError, PeerError, OSError)
-    return text if isinstance(exc, known) else f"{type(exc).__name__}: {text}"
+    return dataclasses.replace(result, error=result.error or error)

@@ -21,16 +21,21 @@ from harness.core.crosscheck import (
     batches,
     parse_fields,
 )
+from harness.core.errors import LabError, UserError
 
 
-class TsharkError(RuntimeError):
-    """tshark is missing or failed; the message says which and what to do."""
+class TsharkError(LabError):
+    """tshark failed on the pcaps; the message says how."""
+
+
+class TsharkMissing(UserError):
+    """tshark is not installed; the message says how to install it."""
 
 
 def tshark_version() -> str:
-    """`tshark 4.0.17`, or TsharkError when tshark is not installed."""
+    """`tshark 4.0.17`, or TsharkMissing when tshark is not installed."""
     if shutil.which("tshark") is None:
-        raise TsharkError("tshark is not installed, so the cross-check cannot run: install "
+        raise TsharkMissing("tshark is not installed, so the cross-check cannot run: install "
                           "it (Debian: apt-get install tshark; `make` does it when run as root)")
     out = subprocess.run(["tshark", "--version"], capture_output=True, text=True, check=False)
     first = out.stdout.splitlines()[0] if out.stdout else "tshark"

@@ -11,24 +11,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from harness.core.calls import CALLS, Emits, Opens, Runner, emitting
 from harness.core.conversation import Conversation, split_conversations
 from harness.core.notation import ACK, FIN, RST, SYN
 from harness.core.pattern import Match
 from harness.core.result import Call, RunResult
 from harness.core.segment import Segment
+from harness.core.vocabulary import SIDES
 
-# Calls whose own work can put a packet on the wire, and the packets each one can send.
-EMITTING = frozenset({"connect", "send", "recv", "drain", "fill", "shutdown", "close", "exit",
-                      "kill"})
+# Calls whose own work can put a packet on the wire (the table of calls says which packets).
+EMITTING = emitting()
 # A call this long was blocked; the packets its side sent meanwhile are noted as sent during it.
 BLOCKED = 0.005
 # A packet sent this long after a call returned is still that call's (capture timestamps come
 # from the receive path, a little after the send).
 _LATE = 0.002
-# Settings that change what these calls do; shown with the call.
-_LINGER_MATTERS = frozenset({"close", "shutdown", "exit", "kill"})
-SIDES = ("client", "server", "lab")
-# The words the comments are built from; harness.report.ladder reads a pcap's comments back by them.
+# How a setting reads in a call's text: SO_LINGER with its values on the calls that heed it;
+# O_NONBLOCK on every call of its socket. An accepted socket inherits its listener's linger.
+_LINGER, _NONBLOCK = "SO_LINGER", "O_NONBLOCK"
+_INHERITED = (_LINGER,)
+# The words the comments are built from; harness.report.ladder reads a pcap's comments back by
+# them.
 PATTERN = "pattern: "
 BROKE = "BROKE HERE: "
 AFTER_BREAK = "comes after the break"
@@ -64,39 +67,47 @@ def outcome(call: Call) -> str:
 
 @dataclass
 class _Settings:
-    """The options set so far on each socket of a run, by socket name."""
+    """The settings in force on each socket of a run, by `peer/socket`: for each setting (the
+    `context` of the call that made it) how it reads ("{1,0}"; "" for a flag)."""
 
-    linger: dict[str, tuple[int, int]] = field(default_factory=dict)
-    nonblocking: set[str] = field(default_factory=set)
+    held: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def context(self, call: Call) -> str:
         """` with SO_LINGER {1,0}`, ` (O_NONBLOCK)` or nothing, as it applies to call."""
+        spec = CALLS.get(call.call)
+        if spec is None:
+            return ""
+        mine = self.held.get(f"{call.peer}/{call.sock}", {})
         parts = []
-        if call.call in _LINGER_MATTERS:
-            if call.call in ("exit", "kill"):
-                mine = f"{call.peer}/"
-                held = [f"{{{on},{secs}}} on {key.removeprefix(mine)}"
-                        for key, (on, secs) in sorted(self.linger.items())
-                        if key.startswith(mine)]
-                parts += [f" with SO_LINGER {', '.join(held)}"] if held else []
-            elif (key := f"{call.peer}/{call.sock}") in self.linger:
-                on, secs = self.linger[key]
-                parts.append(f" with SO_LINGER {{{on},{secs}}}")
-        if f"{call.peer}/{call.sock}" in self.nonblocking and call.call not in ("exit", "kill"):
-            parts.append(" (O_NONBLOCK)")
+        if spec.heed_settings and spec.runner is Runner.PROCESS:
+            prefix = f"{call.peer}/"
+            held = [f"{settings[_LINGER]} on {key.removeprefix(prefix)}"
+                    for key, settings in sorted(self.held.items())
+                    if key.startswith(prefix) and _LINGER in settings]
+            parts += [f" with {_LINGER} {', '.join(held)}"] if held else []
+        elif spec.heed_settings and _LINGER in mine:
+            parts.append(f" with {_LINGER} {mine[_LINGER]}")
+        if _NONBLOCK in mine and spec.runner is not Runner.PROCESS:
+            parts.append(f" ({_NONBLOCK})")
         return "".join(parts)
 
     def after(self, call: Call) -> None:
         """Take note of a setting the call made (an accepted socket inherits its listener's)."""
+        spec = CALLS.get(call.call)
+        if spec is None:
+            return
         key = f"{call.peer}/{call.sock}"
-        if call.call == "set_linger" and call.ret == 0:
-            self.linger[key] = (int(call.args["onoff"]), int(call.args["linger"]))
-        elif call.call == "set_nonblocking" and call.ret == 0:
-            (self.nonblocking.add if call.args.get("on", True) else self.nonblocking.discard)(key)
-        elif call.call == "accept" and "into" in call.args:
-            new = f"{call.peer}/{call.args['into']}"
-            if key in self.linger:
-                self.linger[new] = self.linger[key]
+        mine = self.held.setdefault(key, {})
+        if spec.context == _LINGER and call.ret == 0:
+            mine[_LINGER] = f"{{{int(call.args['onoff'])},{int(call.args['linger'])}}}"
+        elif spec.context == _NONBLOCK and call.ret == 0:
+            if call.args.get("enabled", True):
+                mine[_NONBLOCK] = ""
+            else:
+                mine.pop(_NONBLOCK, None)
+        elif spec.opens is Opens.ACCEPTED and "into" in call.args:
+            new = self.held.setdefault(f"{call.peer}/{call.args['into']}", {})
+            new.update({name: mine[name] for name in _INHERITED if name in mine})
 
 
 def step_text(call: Call, context: str = "") -> str:
@@ -114,17 +125,16 @@ def step_texts(calls: Sequence[Call]) -> list[str]:
 
 
 def _fits(call: str, seg: Segment, last_ack: int | None) -> bool:
-    """Whether seg is a packet the call itself sends: connect the SYN and the handshake's ACK,
-    send and fill data, close/shutdown/exit/kill a FIN or an RST, recv and drain a window
-    update (an ACK acknowledging nothing new)."""
+    """Whether seg is a packet the call itself sends, by the kinds of packet the table of
+    calls says it can emit: the SYN or the handshake's ACK, data, a window update (an ACK
+    that acknowledges nothing new), a FIN, an RST."""
+    emits = CALLS[call].emits
     pure_ack = seg.flags == ACK and seg.length == 0
-    if call == "connect":
-        return bool(seg.flags & SYN) or pure_ack
-    if call in ("send", "fill"):
-        return seg.length > 0
-    if call in ("recv", "drain"):
-        return pure_ack and seg.ack == last_ack
-    return bool(seg.flags & (FIN | RST))
+    return ((Emits.HANDSHAKE in emits and (bool(seg.flags & SYN) or pure_ack))
+            or (Emits.DATA in emits and seg.length > 0)
+            or (Emits.WINDOW in emits and pure_ack and seg.ack == last_ack)
+            or (Emits.FIN in emits and bool(seg.flags & FIN))
+            or (Emits.RST in emits and bool(seg.flags & RST)))
 
 
 def _side_of(seg: Segment, server_port: int | None) -> str:
@@ -173,7 +183,7 @@ def step_comments(result: RunResult) -> dict[int, list[str]]:
     calls = list(result.calls)
     for call, text, until in zip(calls, step_texts(calls), _windows(calls), strict=True):
         during = []
-        if call.peer in ("client", "server") and call.call in EMITTING:
+        if call.peer in SIDES and call.call in EMITTING:
             during = [seg for seg in notes.segments if seg.index not in claimed
                       and _side_of(seg, server_port) == call.peer
                       and call.start <= seg.time <= until]

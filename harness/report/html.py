@@ -1,6 +1,6 @@
 """index.html: the same runs as REPORT.md, as one static page with a ladder figure per run.
 
-Rendered from results.json alone (`{"kernel": ..., "runs": [...]}`): a summary matrix
+Rendered from the results document alone (harness.core.document.Results): a summary matrix
 (scenario by family and topology, each cell linking to its run), the claims table (those that do not
 hold first), then one section per run with its pattern, pcap link, cross-check, ladder SVG and
 story. The page fetches nothing: its style is inline, it has no scripts, fonts or images, so it
@@ -12,14 +12,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from html import escape
-from typing import Any
 from urllib.parse import quote
 
+from harness.core.document import Results, RunEntry
+from harness.core.entries import ClaimEntry
+from harness.core.verdict import CrossCheck
 from harness.report.ladder import ladder_from_run
 from harness.report.ladder_svg import render_svg
 from harness.report.markdown import LABELS, claim_groups, run_label, standing
 
-Run = dict[str, Any]
+Run = RunEntry
 
 # The claims table's order: those that do not hold first, then those that hold, then the rest.
 
@@ -59,12 +61,12 @@ _INTRO = ("Each claim below is a statement from the literature, decided on this 
           "catalog nor the source expected.")
 
 
-def render_html(results: dict[str, Any], pcap_base: str = ".") -> str:
+def render_html(results: Results, pcap_base: str = ".") -> str:
     """The whole page for results.json's content. `pcap_base` is the folder the page is written
     to, relative to the project root (the pcap paths in results.json are relative to the root):
     "pcaps" for pcaps/index.html, so that `pcaps/x.pcapng` is linked as `x.pcapng`."""
-    runs: list[Run] = list(results.get("runs", []))
-    kernel = str(results.get("kernel", "unknown"))
+    runs: list[Run] = list(results.runs)
+    kernel = results.kernel
     anchors = run_anchors(runs)
     body = [f"<h1>What closing a TCP connection does on Linux {escape(kernel)}</h1>",
             f"<p class=\"summary\">{escape(_counts(runs))}</p>",
@@ -82,7 +84,7 @@ def render_html(results: dict[str, Any], pcap_base: str = ".") -> str:
 
 def run_anchor(run: Run) -> str:
     """A run's section id: `<id>-<family>-<topology>`, e.g. `default-close-ipv4-loopback`."""
-    return f"{run['id']}-{run.get('family', '')}-{run.get('topology', 'loopback')}"
+    return f"{run.id}-{run.family}-{run.topology}"
 
 
 def run_anchors(runs: Sequence[Run]) -> list[str]:
@@ -103,7 +105,7 @@ def pcap_href(pcap: str, pcap_base: str = ".") -> str:
 
 
 def _counts(runs: Sequence[Run]) -> str:
-    verdicts = [r.get("verdict") for r in runs]
+    verdicts = [r.verdict for r in runs]
     return (f"{len(runs)} runs: {verdicts.count('pass')} passed, {verdicts.count('fail')} "
             f"failed, {verdicts.count('error')} errors.")
 
@@ -121,13 +123,12 @@ def _badge(verdict: str) -> str:
 
 def _matrix(runs: Sequence[Run], anchors: Sequence[str]) -> str:
     """Scenarios by (family, topology): each cell the run's verdict, linking to its section."""
-    columns = list(dict.fromkeys((r.get("family", ""), r.get("topology", "loopback"))
-                                 for r in runs))
+    columns = list(dict.fromkeys((r.family, r.topology) for r in runs))
     cells: dict[str, dict[tuple[str, str], tuple[Run, str]]] = {}
     for run, anchor in zip(runs, anchors, strict=True):
-        key = (run.get("family", ""), run.get("topology", "loopback"))
-        cells.setdefault(run["id"], {}).setdefault(key, (run, anchor))
-    titles = {r["id"]: r.get("title", "") for r in reversed(runs)}
+        key = (run.family, run.topology)
+        cells.setdefault(run.id, {}).setdefault(key, (run, anchor))
+    titles = {r.id: r.title for r in reversed(runs)}
     head = "".join(f"<th>{escape(f)}<br>{escape(t)}</th>" for f, t in columns)
     rows = [f"<tr><th scope=\"row\"><code>{escape(sid)}</code>"
             f"<div class=\"scenario-title\">{escape(titles[sid])}</div></th>"
@@ -141,7 +142,7 @@ def _matrix_cell(found: tuple[Run, str] | None) -> str:
     if found is None:
         return '<td class="v-none">—</td>'
     run, anchor = found
-    verdict = run.get("verdict", "")
+    verdict = run.verdict
     return (f'<td class="verdict v-{escape(verdict)}"><a href="#{escape(anchor)}">'
             f"{escape(_label(verdict))}</a></td>")
 
@@ -159,40 +160,39 @@ def _claims_table(runs: Sequence[Run], anchors: Sequence[str], base: str) -> str
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
-def _claim_row(claim: dict, decisions: list[tuple[Run, dict]], where: dict[int, str],
-               base: str) -> str:
+def _claim_row(claim: ClaimEntry, decisions: list[tuple[Run, ClaimEntry]],
+               where: dict[int, str], base: str) -> str:
     first = decisions[0][0]
-    scenario = (f'<a href="#{escape(where[id(first)])}"><code>{escape(first["id"])}</code></a>')
+    scenario = (f'<a href="#{escape(where[id(first)])}"><code>{escape(first.id)}</code></a>')
     pcaps = " · ".join(
-        f'<a href="{escape(pcap_href(run["pcap"], base))}">{escape(run_label(run))}</a>'
-        if run.get("pcap") else escape(run_label(run)) for run, _ in decisions)
+        f'<a href="{escape(pcap_href(run.pcap, base))}">{escape(run_label(run))}</a>'
+        if run.pcap else escape(run_label(run)) for run, _ in decisions)
     worst = standing(decisions).replace(" ", "-")
-    return (f"<tr><td>{escape(claim['text'])} ({scenario})</td>"
-            f"<td>{escape(claim.get('source', ''))}</td>"
+    return (f"<tr><td>{escape(claim.text)} ({scenario})</td>"
+            f"<td>{escape(claim.source)}</td>"
             f'<td class="c-{escape(worst)}">{_claim_verdict(decisions)}</td>'
             f"<td>{_evidence(decisions)}</td><td>{pcaps}</td></tr>")
 
 
-def _claim_verdict(decisions: Sequence[tuple[Run, dict]]) -> str:
-    verdicts = {outcome["verdict"] for _, outcome in decisions}
+def _claim_verdict(decisions: Sequence[tuple[Run, ClaimEntry]]) -> str:
+    verdicts = {outcome.verdict for _, outcome in decisions}
     if len(verdicts) == 1:
         text = escape(verdicts.pop())
     else:
-        text = "; ".join(f"{escape(run_label(run))}: {escape(outcome['verdict'])}"
+        text = "; ".join(f"{escape(run_label(run))}: {escape(outcome.verdict)}"
                          for run, outcome in decisions)
-    unexpected = [o for _, o in decisions
-                  if o["verdict"] not in (o.get("linux", o["verdict"]), "undecided")]
+    unexpected = [o for _, o in decisions if o.verdict not in (o.linux, "undecided")]
     if unexpected:
         text += (f' <span class="unexpected">(UNEXPECTED: Linux is expected to show it '
-                 f"{escape(unexpected[0]['linux'])})</span>")
+                 f"{escape(unexpected[0].linux)})</span>")
     return text
 
 
-def _evidence(decisions: Sequence[tuple[Run, dict]]) -> str:
+def _evidence(decisions: Sequence[tuple[Run, ClaimEntry]]) -> str:
     """The first run's evidence; each family's when the families disagree."""
-    def items(outcome: dict) -> str:
-        return "".join(f"<li>{escape(line)}</li>" for line in outcome.get("evidence", []))
-    if len({outcome["verdict"] for _, outcome in decisions}) == 1:
+    def items(outcome: ClaimEntry) -> str:
+        return "".join(f"<li>{escape(line)}</li>" for line in outcome.evidence)
+    if len({outcome.verdict for _, outcome in decisions}) == 1:
         return f"<ul>{items(decisions[0][1])}</ul>"
     return "".join(f"<p>{escape(run_label(run))}:</p><ul>{items(outcome)}</ul>"
                    for run, outcome in decisions)
@@ -202,23 +202,23 @@ def _evidence(decisions: Sequence[tuple[Run, dict]]) -> str:
 
 
 def _run_section(run: Run, anchor: str, base: str) -> str:
-    verdict = run.get("verdict", "")
-    head = (f"<h3>{_badge(verdict)} <code>{escape(run['id'])}</code> — "
-            f"{escape(run.get('family', ''))}, {escape(run.get('topology', 'loopback'))}</h3>")
+    verdict = run.verdict
+    head = (f"<h3>{_badge(verdict)} <code>{escape(run.id)}</code> — "
+            f"{escape(run.family)}, {escape(run.topology)}</h3>")
     parts = [f'<section class="run" id="{escape(anchor)}">', head,
-             f"<p class=\"title\">{escape(run.get('title', ''))}</p>"]
-    if run.get("statement"):
-        parts.append(f"<blockquote>{escape(' '.join(run['statement'].split()))}</blockquote>")
-    if run.get("reason"):
+             f"<p class=\"title\">{escape(run.title)}</p>"]
+    if run.statement:
+        parts.append(f"<blockquote>{escape(' '.join(run.statement.split()))}</blockquote>")
+    if run.reason:
         parts.append(f'<p class="reason"><strong>{escape(_label(verdict))}</strong>: '
-                     f"{escape(run['reason'])}</p>")
+                     f"{escape(run.reason)}</p>")
     facts = "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in
                     _facts(run, base))
     parts.append(f'<table class="facts">{facts}</table>')
     parts.append(f'<div class="figure">{render_svg(ladder_from_run(run), uid=anchor)}</div>')
-    if run.get("story"):
+    if run.story:
         parts.append("<details><summary>The run's story (calls and packets on one clock)"
-                     f"</summary><pre>{escape(chr(10).join(run['story']))}</pre></details>")
+                     f"</summary><pre>{escape(chr(10).join(run.story))}</pre></details>")
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -226,28 +226,26 @@ def _run_section(run: Run, anchor: str, base: str) -> str:
 def _facts(run: Run, base: str) -> list[tuple[str, str]]:
     """(name, HTML) of the run's source, pattern, observed tokens, pcap link, final states
     and cross-check."""
-    observed = run.get("observed", [])
-    out = [("source", escape(run.get("source", ""))),
-           ("pattern", f"<code class=\"pattern\">{escape(run.get('pattern', ''))}</code>"),
+    observed = run.observed
+    out = [("source", escape(run.source)),
+           ("pattern", f"<code class=\"pattern\">{escape(run.pattern)}</code>"),
            ("observed", f"<code>{escape(' '.join(observed))}</code> ({len(observed)} packets)")]
-    if run.get("pcap"):
-        name = escape(run["pcap"].replace(os.sep, "/").rsplit("/", 1)[-1])
-        out.append(("capture", f'<a href="{escape(pcap_href(run["pcap"], base))}">{name}</a>'
+    if run.pcap:
+        name = escape(run.pcap.replace(os.sep, "/").rsplit("/", 1)[-1])
+        out.append(("capture", f'<a href="{escape(pcap_href(run.pcap, base))}">{name}</a>'
                                " (open it in Wireshark)"))
-    states = run.get("states") or {}
-    if states:
-        text = ", ".join(f"{side} {info.get('state', '?')}" for side, info in states.items()
-                         if isinstance(info, dict))
+    if run.states:
+        text = ", ".join(f"{side} {info.state}" for side, info in run.states.items())
         out.append(("final states", escape(text)))
-    out.append(("cross-check", _crosscheck(run.get("crosscheck"))))
+    out.append(("cross-check", _crosscheck(run.crosscheck)))
     return out
 
 
-def _crosscheck(check: dict[str, Any] | None) -> str:
-    if not check:
+def _crosscheck(check: CrossCheck | None) -> str:
+    if check is None:
         return "not made"
-    head = f"{check.get('by', '?')} read {check.get('frames', '?')} frames"
-    if check.get("agrees"):
+    head = f"{check.by} read {check.frames} frames"
+    if check.agrees:
         return f"{escape(head)} and agrees"
-    items = "".join(f"<li>{escape(str(d))}</li>" for d in check.get("disagreements", []))
+    items = "".join(f"<li>{escape(str(d))}</li>" for d in check.disagreements)
     return f'{escape(head)} and <strong class="unexpected">disagrees</strong>:<ul>{items}</ul>'

@@ -14,7 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.core.document import RunEntry
+from harness.core.entries import CallEntry, PacketEntry
 from harness.core.notation import ACK, token
+from harness.core.vocabulary import ACTORS, endpoint_text
 from harness.pcap.annotate import (
     AFTER_BREAK,
     ALSO_SENT,
@@ -30,7 +33,6 @@ from harness.pcap.annotate import (
 #: How an arrow stands in the pattern match.
 MARKS = ("match", "break", "after", "other", "none")
 _GAP = re.compile(r"\((?P<gap>[\d.]+) (?P<unit>ms|s) (?P<where>before|after) this packet\)$")
-_SIDES = ("client", "server", "lab")
 
 
 @dataclass(frozen=True)
@@ -91,10 +93,10 @@ def packet_label(flags: str, seq: int, ack: int | None, length: int, win: int) -
     return label
 
 
-def _marks(packets: Sequence[Mapping[str, Any]], failed_at: int | None) -> list[str]:
+def _marks(packets: Sequence[PacketEntry], failed_at: int | None) -> list[str]:
     marks, judged = [], 0
     for packet in packets:
-        if packet.get("stream", 0) != 0:
+        if packet.stream != 0:
             marks.append("other")
             continue
         if failed_at is None or judged < failed_at:
@@ -105,37 +107,34 @@ def _marks(packets: Sequence[Mapping[str, Any]], failed_at: int | None) -> list[
     return marks
 
 
-def ladder_from_run(entry: Mapping[str, Any]) -> Ladder:
+def ladder_from_run(entry: RunEntry) -> Ladder:
     """The ladder of one run as results.json records it (packets, calls, match)."""
-    match = entry.get("match") or {}
-    packets = entry.get("packets", [])
-    marks = _marks(packets, match.get("failed_at"))
-    arrows = [Arrow(time=p["t"], frame=p["frame"], stream=p["stream"], direction=p["dir"],
-                    token=p["token"], label=p["label"], mark=mark,
-                    note=_pattern_comment(p.get("comments", [])),
-                    comments=tuple(p.get("comments", [])))
-              for p, mark in zip(packets, marks, strict=True)]
-    steps = [step for c in entry.get("calls", []) if "t" in c for step in _call_steps(c)]
-    return Ladder(title=f"{entry['id']} ({entry.get('family', '')}, "
-                        f"{entry.get('topology', 'loopback')})",
-                  client=entry.get("client_address", "client"),
-                  server=entry.get("server_address", "server"),
-                  pattern=entry.get("pattern", ""), verdict=entry.get("verdict", ""),
-                  sentence=match.get("sentence", ""), arrows=arrows, steps=steps)
+    match = entry.match
+    marks = _marks(entry.packets, match.failed_at if match else None)
+    arrows = [Arrow(time=p.t, frame=p.frame, stream=p.stream, direction=p.dir, token=p.token,
+                    label=p.label, mark=mark, note=_pattern_comment(p.comments),
+                    comments=p.comments)
+              for p, mark in zip(entry.packets, marks, strict=True)]
+    steps = [step for c in entry.calls if c.t is not None for step in _call_steps(c)]
+    return Ladder(title=f"{entry.id} ({entry.family}, {entry.topology})",
+                  client=entry.client_address or "client",
+                  server=entry.server_address or "server", pattern=entry.pattern,
+                  verdict=entry.verdict, sentence=match.sentence if match else "",
+                  arrows=arrows, steps=steps)
 
 
-def _call_steps(call: Mapping[str, Any]) -> list[Step]:
+def _call_steps(call: CallEntry) -> list[Step]:
     """A call as steps on its peer's line: one when it returned at once; one when it was
     made and one when it returned when it blocked (the textbook's `close() = 0, 1.00 s`)."""
-    side = call["peer"] if call["peer"] in _SIDES else "lab"
-    text = call.get("text", call["call"]).split(": ", 1)[-1]
-    failed = bool(call.get("error"))
-    elapsed = float(call.get("elapsed") or 0.0)
-    if elapsed <= BLOCKED or " → " not in text:
-        return [Step(call["t"], side, text, failed)]
+    assert call.t is not None
+    side = call.peer if call.peer in ACTORS else "lab"
+    text = (call.text or call.call).split(": ", 1)[-1]
+    failed = bool(call.error)
+    if call.elapsed <= BLOCKED or " → " not in text:
+        return [Step(call.t, side, text, failed)]
     made = text.split(" → ", 1)[0]
-    return [Step(call["t"], side, f"{made} called; it blocks"),
-            Step(call["t"] + elapsed, side, text, failed)]
+    return [Step(call.t, side, f"{made} called; it blocks"),
+            Step(call.t + call.elapsed, side, text, failed)]
 
 
 def _pattern_comment(comments: Sequence[str]) -> str:
@@ -156,7 +155,7 @@ def ladder_from_capture(title: str, segments: Sequence[Any], comments: Mapping[i
     first = client or (segments[0].src, segments[0].sport)
     server = next(((s.dst, s.dport) for s in segments if (s.src, s.sport) == first),
                   (segments[0].dst, segments[0].dport))
-    ladder.client, ladder.server = _endpoint(first), _endpoint(server)
+    ladder.client, ladder.server = endpoint_text(first), endpoint_text(server)
     base: dict[tuple[str, int], int] = {}
     for seg in segments:
         sender, receiver = (seg.src, seg.sport), (seg.dst, seg.dport)
@@ -188,11 +187,6 @@ def _from_zero(ladder: Ladder) -> Ladder:
     return ladder
 
 
-def _endpoint(end: tuple[str, int]) -> str:
-    host, port = end
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def _mark_from(comments: Sequence[str]) -> str:
     note = _pattern_comment(comments)
     if note.startswith(BROKE):
@@ -210,7 +204,7 @@ def _steps_from(comments: Sequence[str], when: float) -> list[Step]:
     steps = []
     for text in comments:
         side, _, rest = text.partition(": ")
-        if side not in _SIDES or rest.endswith(ALSO_SENT) or rest.startswith(SENT_WHILE):
+        if side not in ACTORS or rest.endswith(ALSO_SENT) or rest.startswith(SENT_WHILE):
             continue
         moment, gap = when, _GAP.search(rest)
         if gap:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+
+from harness.core.document import RunEntry
+from harness.core.entries import ClaimEntry
+from harness.core.verdict import Status
 
 _MARK = {"holds": "holds", "does not hold": "**does not hold**", "undecided": "undecided"}
-LABELS = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
+LABELS = {status.value: status.label for status in Status}
 
 
 def _cell(text: str) -> str:
@@ -25,86 +28,93 @@ def _link(pcap: str | None, base: str, label: str) -> str:
     return f"[{label}]({os.path.relpath(pcap, base)})"
 
 
-def run_label(run: dict[str, Any]) -> str:
+def run_label(run: RunEntry) -> str:
     """`ipv4` for a loopback run, `ipv4 veth` for one on another topology."""
-    where = run.get("topology", "loopback")
-    return run["family"] if where == "loopback" else f"{run['family']} {where}"
+    return run.family if run.topology == "loopback" else f"{run.family} {run.topology}"
 
 
 _RANK = {"does not hold": 0, "undecided": 1, "holds": 2}
 
-Decision = tuple[dict[str, Any], dict[str, Any]]  # a run and its outcome for one claim
+Decision = tuple[RunEntry, ClaimEntry]  # a run and its outcome for one claim
 
 
 def standing(decisions: Sequence[Decision]) -> str:
     """A claim's standing over the runs that decided it: its worst verdict among them."""
-    return min((outcome["verdict"] for _, outcome in decisions), key=lambda v: _RANK[v])
+    return min((outcome.verdict for _, outcome in decisions), key=lambda v: _RANK.get(v, 1))
 
 
-def claim_groups(runs: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], list[Decision]]]:
+def claim_groups(runs: Sequence[RunEntry]) -> list[tuple[ClaimEntry, list[Decision]]]:
     """Each claim once (by scenario and claim id), with the runs (one per family and topology)
     that decided it; those that do not hold first, then undecided, then those that hold."""
-    groups: dict[str, tuple[dict[str, Any], list[Decision]]] = {}
+    groups: dict[str, tuple[ClaimEntry, list[Decision]]] = {}
     for run in runs:
-        for claim in run.get("claims", []):
-            groups.setdefault(f"{run['id']}/{claim['id']}", (claim, []))[1].append((run, claim))
-    return sorted(groups.values(), key=lambda group: _RANK[standing(group[1])])
+        for claim in run.claims:
+            groups.setdefault(f"{run.id}/{claim.id}", (claim, []))[1].append((run, claim))
+    return sorted(groups.values(), key=lambda group: _RANK.get(standing(group[1]), 1))
 
 
 def _verdict_cell(decisions: list[Decision]) -> str:
-    verdicts = {outcome["verdict"] for _, outcome in decisions}
+    verdicts = {outcome.verdict for _, outcome in decisions}
     if len(verdicts) == 1:
-        text = _MARK[verdicts.pop()]
+        text = _mark(verdicts.pop())
     else:
-        text = "; ".join(f"{run_label(run)}: {_MARK[outcome['verdict']]}"
+        text = "; ".join(f"{run_label(run)}: {_mark(outcome.verdict)}"
                          for run, outcome in decisions)
-    unexpected = [o for _, o in decisions if o["verdict"] not in (o["linux"], "undecided")]
+    unexpected = [o for _, o in decisions if o.verdict not in (o.linux, "undecided")]
     if unexpected:
-        text += f" (UNEXPECTED: Linux is expected to show it {unexpected[0]['linux']})"
+        text += f" (UNEXPECTED: Linux is expected to show it {unexpected[0].linux})"
     return text
 
 
-def claims_table(runs: Sequence[dict[str, Any]], base: str) -> list[str]:
+def _mark(verdict: str) -> str:
+    return _MARK.get(verdict, verdict)
+
+
+def claims_table(runs: Sequence[RunEntry], base: str) -> list[str]:
     """The claims table (those that do not hold first): statement, source, verdict, evidence."""
     lines = ["| claim | source | on this kernel | evidence | pcap |",
              "| --- | --- | --- | --- | --- |"]
     for claim, decisions in claim_groups(runs):
         first = decisions[0][0]
-        evidence = "; ".join(decisions[0][1]["evidence"])
-        if len({outcome["verdict"] for _, outcome in decisions}) > 1:
-            evidence = " / ".join(f"{run_label(run)}: {'; '.join(outcome['evidence'])}"
+        evidence = "; ".join(decisions[0][1].evidence)
+        if len({outcome.verdict for _, outcome in decisions}) > 1:
+            evidence = " / ".join(f"{run_label(run)}: {'; '.join(outcome.evidence)}"
                                   for run, outcome in decisions)
-        pcaps = " · ".join(_link(run.get("pcap"), base, run_label(run)) for run, _ in decisions)
-        lines.append(f"| {_cell(claim['text'])} (`{first['id']}`) "
-                     f"| {_cell(claim['source'])} | {_verdict_cell(decisions)} "
+        pcaps = " · ".join(_link(run.pcap, base, run_label(run)) for run, _ in decisions)
+        lines.append(f"| {_cell(claim.text)} (`{first.id}`) "
+                     f"| {_cell(claim.source)} | {_verdict_cell(decisions)} "
                      f"| {_cell(evidence)} | {pcaps} |")
     return lines
 
 
-def _scenario_section(runs: list[dict[str, Any]], base: str) -> list[str]:
+def _label(verdict: str) -> str:
+    return LABELS.get(verdict, verdict.upper() or "?")
+
+
+def _scenario_section(runs: list[RunEntry], base: str) -> list[str]:
     head = runs[0]
-    verdicts = ", ".join(f"{LABELS[r['verdict']]} {run_label(r)}" for r in runs)
-    out = [f"### `{head['id']}` — {verdicts}", "", head.get("title", ""), ""]
-    if head.get("statement"):
-        out += [f"> {' '.join(head['statement'].split())}", ""]
-    if head.get("source"):
-        out += [f"Source: {head['source']}", ""]
-    out += [f"Pattern: `{head['pattern']}`", ""]
+    verdicts = ", ".join(f"{_label(r.verdict)} {run_label(r)}" for r in runs)
+    out = [f"### `{head.id}` — {verdicts}", "", head.title, ""]
+    if head.statement:
+        out += [f"> {' '.join(head.statement.split())}", ""]
+    if head.source:
+        out += [f"Source: {head.source}", ""]
+    out += [f"Pattern: `{head.pattern}`", ""]
     for run in runs:
-        show_all = run is head or run["verdict"] != "pass"
-        pcap = _link(run.get("pcap"), base, "pcap")
-        out += [f"{run['family']}, {run['topology']} ({pcap}): `{' '.join(run['observed'])}`"]
-        if run.get("reason"):
-            out += ["", f"**{LABELS[run['verdict']]}**: {run['reason']}"]
-        if show_all and run.get("story"):
-            out += ["", "```", *run["story"], "```"]
+        show_all = run is head or run.verdict != "pass"
+        pcap = _link(run.pcap, base, "pcap")
+        out += [f"{run.family}, {run.topology} ({pcap}): `{' '.join(run.observed)}`"]
+        if run.reason:
+            out += ["", f"**{_label(run.verdict)}**: {run.reason}"]
+        if show_all and run.story:
+            out += ["", "```", *run.story, "```"]
         out.append("")
     return out
 
 
-def render_report(runs: Sequence[dict[str, Any]], kernel: str, base: str = ".") -> str:
+def render_report(runs: Sequence[RunEntry], kernel: str, base: str = ".") -> str:
     """The whole REPORT.md; `base` is the report's folder, for relative pcap links."""
-    statuses = [r["verdict"] for r in runs]
+    statuses = [r.verdict for r in runs]
     summary = (f"{len(runs)} runs: {statuses.count('pass')} passed, {statuses.count('fail')} "
                f"failed, {statuses.count('error')} errors.")
     out = [f"# What closing a TCP connection does on Linux {kernel}", "", summary, "",
@@ -113,9 +123,9 @@ def render_report(runs: Sequence[dict[str, Any]], kernel: str, base: str = ".") 
            "it is what the harness is for. A scenario fails only when the kernel does "
            "something neither the catalog nor the source expected.", "",
            "## Claims", "", *claims_table(runs, base), "", "## Scenarios", ""]
-    by_id: dict[str, list[dict[str, Any]]] = {}
+    by_id: dict[str, list[RunEntry]] = {}
     for run in runs:
-        by_id.setdefault(run["id"], []).append(run)
+        by_id.setdefault(run.id, []).append(run)
     for scenario_runs in by_id.values():
         out += _scenario_section(scenario_runs, base)
     return "\n".join(out).rstrip() + "\n"

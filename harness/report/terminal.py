@@ -1,22 +1,15 @@
-"""Rendering judged runs: a timeline of calls and packets, one-line verdicts, results.json."""
+"""A judged run told in a terminal: calls and packets on one clock, packetdrill-style, the
+final states, the claims with their evidence, and the one-line verdict."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
-from harness.core.crosscheck import our_frames
 from harness.core.listing import tcpdump_lines
-from harness.core.notation import ACK, flags_to_str, token
 from harness.core.result import RunResult
 from harness.core.scenario import Scenario
-from harness.core.verdict import Verdict
-from harness.pcap.annotate import frame_comments, step_texts
-from harness.report.ladder import packet_label
-
-LABELS = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
+from harness.core.verdict import Status, Verdict
+from harness.core.vocabulary import SIDES
 
 
 def _timeline(result: RunResult, verdict: Verdict) -> list[str]:
@@ -37,15 +30,16 @@ def _timeline(result: RunResult, verdict: Verdict) -> list[str]:
     return [f"  {t - origin:9.6f}  {who:<6} {what}" for t, who, what in events]
 
 
-def _states_text(result: RunResult) -> str:
+def states_text(result: RunResult) -> str:
+    """`client CLOSED, server FIN-WAIT-1 (send_q 2985985, orphan)`."""
     parts = []
-    for side in ("client", "server"):
-        state = result.states.get(side, {})
-        extra = [f"{k} {state[k]}" for k in ("recv_q", "send_q") if state.get(k)]
-        if state.get("orphan"):
+    for side in SIDES:
+        state = result.final(side)
+        extra = [f"{name} {value}" for name, value in (("recv_q", state.recv_q),
+                                                      ("send_q", state.send_q)) if value]
+        if state.orphan:
             extra.append("orphan")
-        parts.append(f"{side} {result.state_of(side)}" + (f" ({', '.join(extra)})" if extra
-                                                        else ""))
+        parts.append(f"{side} {state.state}" + (f" ({', '.join(extra)})" if extra else ""))
     return ", ".join(parts)
 
 
@@ -64,15 +58,15 @@ def verdict_line(scenario: Scenario, result: RunResult, verdict: Verdict) -> str
     """`PASS  default-close  ipv4  >S <S. ... (13 packets)  server TIME-WAIT, client CLOSED`."""
     tokens = " ".join(verdict.match.observed) if verdict.match else ""
     count = len(verdict.match.observed) if verdict.match else 0
-    return (f"{LABELS[verdict.status]:<5} {scenario.id}  {result.family}  {tokens} "
-            f"({count} packets)  {_states_text(result)}")
+    return (f"{verdict.status.label:<5} {scenario.id}  {result.family}  {tokens} "
+            f"({count} packets)  {states_text(result)}")
 
 
 def render_run(scenario: Scenario, result: RunResult, verdict: Verdict) -> str:
     """The whole story of one run, ending with its verdict line and any reasons."""
     out = [f"== {scenario.id} ({result.family}, {result.topology}): {scenario.title}",
            f"   expect {scenario.pattern}", *_timeline(result, verdict),
-           f"   final states: {_states_text(result)}"]
+           f"   final states: {states_text(result)}"]
     if result.pcap:
         out.append(f"   pcap: {result.pcap}")
     out += claim_lines(verdict)
@@ -84,103 +78,10 @@ def render_run(scenario: Scenario, result: RunResult, verdict: Verdict) -> str:
     return "\n".join(out)
 
 
-def _relative(path: str | None, root: Path) -> str | None:
-    if path is None:
-        return None
-    try:
-        return os.path.relpath(Path(path).resolve(), root.resolve())
-    except ValueError:
-        return str(path)
-
-
-def _origin(result: RunResult) -> float:
-    """The moment a run's times count from: its first call or packet."""
-    moments = [c.start for c in result.calls] + [s.time for s in result.segments]
-    return min(moments, default=0.0)
-
-
-def _address(end: tuple[str, int] | None) -> str | None:
-    if end is None:
-        return None
-    host, port = end
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def packets_json(result: RunResult, verdict: Verdict) -> list[dict[str, Any]]:
-    """Each packet of a run for results.json: frame number, time from the run's origin,
-    stream, direction, token, relative seq/ack, length, window, label and its comments."""
-    origin = _origin(result)
-    comments = frame_comments(result, verdict.match)
-    server = tuple(result.server) if result.server else None
-    packets = []
-    for seg, view in zip(result.segments, our_frames(result.segments), strict=True):
-        direction = "<" if (seg.src, seg.sport) == server else ">"
-        tok = token(direction, seg.flags)
-        ack = view.ack if seg.flags & ACK else None
-        packets.append({
-            "frame": seg.index, "t": round(seg.time - origin, 6), "stream": view.stream,
-            "dir": direction, "token": tok, "flags": flags_to_str(seg.flags), "seq": view.seq,
-            "ack": ack, "len": seg.length, "win": seg.win,
-            "label": packet_label(tok[1:], view.seq, ack, seg.length, seg.win),
-            "comments": comments.get(seg.index, []),
-        })
-    return packets
-
-
-def _calls_json(result: RunResult) -> list[dict[str, Any]]:
-    origin = _origin(result)
-    return [{**call.to_json(), "t": round(call.start - origin, 6), "text": text}
-            for call, text in zip(result.calls, step_texts(result.calls), strict=True)]
-
-
-def _match_json(verdict: Verdict) -> dict[str, Any] | None:
-    match = verdict.match
-    if match is None:
-        return None
-    return {"ok": match.ok, "failed_at": match.failed_at, "expected": list(match.expected),
-            "sentence": match.sentence(), "columns": list(match.columns)}
-
-
-def run_json(scenario: Scenario, result: RunResult, verdict: Verdict, root: Path) -> dict:
-    """One run, shaped for results.json (a stable shape: CI users parse it)."""
-    entry: dict[str, Any] = {
-        "id": scenario.id,
-        "title": scenario.title,
-        "statement": scenario.statement,
-        "source": scenario.source,
-        "family": result.family,
-        "topology": result.topology,
-        "verdict": verdict.status,
-        "pattern": scenario.pattern,
-        "observed": list(verdict.match.observed) if verdict.match else [],
-        "pcap": _relative(result.pcap, root),
-        "calls": _calls_json(result),
-        "client_address": _address(result.client),
-        "server_address": _address(result.server),
-        "origin": _origin(result),
-        "packets": packets_json(result, verdict),
-        "match": _match_json(verdict),
-        "states": result.states,
-        "capture": result.capture,
-        "phases": {name: round(seconds, 6) for name, seconds in result.phases.items()},
-        "claims": [outcome.to_json() for outcome in verdict.claims],
-        **({"crosscheck": verdict.crosscheck} if verdict.crosscheck is not None else {}),
-        "story": render_run(scenario, result, verdict).splitlines(),
-    }
-    if not verdict.ok:
-        entry["reason"] = "; ".join(verdict.reasons)
-    return entry
-
-
-def results_json(runs: Sequence[dict], kernel: str) -> dict:
-    """The top level of results.json."""
-    return {"kernel": kernel, "runs": list(runs)}
-
-
 def summary_line(statuses: Sequence[str]) -> str:
     """`3 passed, 0 failed` plus errors when there are any."""
-    passed = statuses.count("pass")
-    failed = statuses.count("fail")
-    errors = statuses.count("error")
+    passed = statuses.count(Status.PASS)
+    failed = statuses.count(Status.FAIL)
+    errors = statuses.count(Status.ERROR)
     line = f"{passed} passed, {failed} failed"
     return line + (f", {errors} errors" if errors else "")

@@ -1,0 +1,328 @@
+"""Reading scenarios from TOML: the shipped catalog and the user's own files, every mistake
+refused with the file and the place before anything runs."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from harness.core.calls import CALLS, Arg, CallSpec, Opens, Target
+from harness.core.claims import ClaimError, parse_claims
+from harness.core.errors import UserError
+from harness.core.expect import EXPECT_KEYS, Expect
+from harness.core.link import Link
+from harness.core.pattern import PatternError, compile_pattern
+from harness.core.scenario import Scenario, Step
+from harness.core.values import FrozenMap
+from harness.core.vocabulary import FAMILIES, LINK_SIDES, SIDES, STATE_NAMES, TOPOLOGIES
+
+#: The most steps a scenario may have once its repeats are unrolled.
+MAX_STEPS = 10_000
+_KEYS = ("id", "title", "statement", "source", "pattern", "steps", "states", "families",
+         "claims", "wireshark_warnings", "topologies", "link")
+_LINK_KEYS = {"netem": (str,), "side": (str,), "drop_rst_from": (str,), "drop_rst_count": (int,)}
+
+
+class CatalogError(UserError, ValueError):
+    """A scenario file is not valid; the message names the file and the place."""
+
+
+def _fail(where: str, message: str) -> CatalogError:
+    return CatalogError(f"{where}: {message}")
+
+
+def shown(value: Any, width: int = 40) -> str:
+    """A value as a message quotes it, cut to width characters."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _check_type(where: str, key: str, value: Any, kinds: tuple[type, ...]) -> None:
+    names = "/".join(k.__name__ for k in kinds)
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        raise _fail(where, f"{key} must be a {names}, not {shown(value)}")
+
+
+def _check_table(where: str, raw: Any, name: str, known: dict[str, tuple[type, ...]],
+                 example: str, unknown: str) -> dict[str, Any]:
+    """A TOML table whose keys all come from known (key -> types), each of its type."""
+    if not isinstance(raw, dict):
+        raise _fail(where, f"{name} must be a table such as {example}")
+    for key, value in raw.items():
+        if key not in known:
+            raise _fail(where, f"{unknown} {key!r} (known: {', '.join(known)})")
+        _check_type(where, f"{name}.{key}", value, known[key])
+    return raw
+
+
+def _expect(where: str, raw: Any) -> Expect:
+    kinds = {k: v if isinstance(v, tuple) else (v,) for k, v in EXPECT_KEYS.items()}
+    return Expect(**_check_table(where, raw, "expect", kinds, "{ ret = 0 }",
+                                 "unknown expectation"))
+
+
+def _known_call(where: str, call: Any) -> CallSpec:
+    if not isinstance(call, str) or call not in CALLS:
+        close = difflib.get_close_matches(call, list(CALLS), n=1) if isinstance(call, str) else []
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise _fail(where, f"unknown call {shown(call)}{hint} (known: {', '.join(CALLS)})")
+    return CALLS[call]
+
+
+def _target(where: str, spec: CallSpec, on: Any, sockets: dict[str, str]) -> str:
+    """What the step acts on, checked against what its call runs on."""
+    if spec.target is Target.SIDE:
+        if on not in SIDES:
+            raise _fail(where, f"{spec.name} takes on = \"client\" or \"server\", not {shown(on)}")
+        return on
+    if spec.target is Target.WIRE:
+        if on not in (None, "wire"):
+            raise _fail(where, f"{spec.name} watches the wire: leave out on, or write "
+                               "on = \"wire\"")
+        return "wire"
+    if not isinstance(on, str) or on not in sockets:
+        raise _fail(where, f"no socket named {shown(on)} yet (known: {', '.join(sockets)})")
+    return on
+
+
+def _argument(where: str, spec: CallSpec, arg: Arg, value: Any, sockets: dict[str, str]) -> None:
+    """One argument's type, range and meaning."""
+    _check_type(where, arg.name, value, tuple(k for k in arg.kind if k is not bytes))
+    if arg.choices and value not in arg.choices:
+        raise _fail(where, f"{arg.name} must be one of {', '.join(arg.choices)}, not "
+                           f"{shown(value)}")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        low = -float("inf") if arg.low is None else arg.low
+        high = float("inf") if arg.high is None else arg.high
+        if not low <= value <= high:  # NaN is refused too
+            raise _fail(where, f"{spec.name} takes {_bounds(spec, arg)}")
+    if arg.pattern:
+        try:
+            compile_pattern(value)
+        except PatternError as exc:
+            raise _fail(where, f"{spec.name} pattern: {exc}") from None
+    if arg.names and value not in sockets:
+        raise _fail(where, f"{spec.name}: no client socket named {shown(value)}")
+
+
+def _bounds(spec: CallSpec, arg: Arg) -> str:
+    """`onoff and linger from 0 to 2147483647`: the range, with the arguments that share it."""
+    names = [a.name for a in spec.args if (a.low, a.high, a.kind) == (arg.low, arg.high, arg.kind)]
+    upper = f" to {_number(arg.high)}" if arg.high is not None else " or more"
+    return f"{' and '.join(names)} from {_number(arg.low)}{upper}"
+
+
+def _number(value: float | None) -> str:
+    """2147483647, 0.5: a bound as a person writes it."""
+    return str(int(value)) if value is not None and value == int(value) else f"{value}"
+
+
+def _step(where: str, raw: dict[str, Any], sockets: dict[str, str]) -> Step:
+    spec = _known_call(where, raw.get("call"))
+    on = _target(where, spec, raw.get("on"), sockets)
+    args = {k: v for k, v in raw.items() if k not in ("on", "call", "expect")}
+    for key, value in args.items():
+        arg = spec.arg(key)
+        if arg is None:
+            if spec.name == "set_nonblocking" and key == "on":
+                raise _fail(where, "set_nonblocking takes enabled = true or false (its old "
+                                   "argument `on` clashes with the step's own on)")
+            known = ", ".join(spec.arg_names) or "none"
+            raise _fail(where, f"{spec.name} takes no argument {key!r} (it takes: {known})")
+        _argument(where, spec, arg, value, sockets)
+    for arg in spec.args:
+        if arg.required and arg.name not in args:
+            raise _fail(where, f"{spec.name} needs {arg.name}")
+    _name_sockets(where, spec, on, args, sockets)
+    expect = _expect(where, raw["expect"]) if "expect" in raw else None
+    return Step(on=on, call=spec.name, args=FrozenMap(args), expect=expect)
+
+
+def _name_sockets(where: str, spec: CallSpec, on: str, args: dict[str, Any],
+                  sockets: dict[str, str]) -> None:
+    """Record the socket names a step makes (accept's connection, connect's own `as`)."""
+    if spec.opens is Opens.ACCEPTED:
+        sockets[args.get("as", "conn")] = sockets[on]
+    elif spec.opens is Opens.ITSELF and "as" in args:
+        if args["as"] in sockets:
+            raise _fail(where, f"a socket named {args['as']!r} exists already")
+        sockets[args["as"]] = sockets[on]
+
+
+def _steps(where: str, raw: Any, sockets: dict[str, str]) -> list[Step]:
+    if not isinstance(raw, list) or not raw:
+        raise _fail(where, "steps must be a non-empty list of tables")
+    steps: list[Step] = []
+    for i, item in enumerate(raw, 1):
+        here = f"{where} step {i}"
+        if not isinstance(item, dict):
+            raise _fail(here, "a step is a table such as { on = \"client\", call = \"connect\" }")
+        if "repeat" in item:
+            steps.extend(_repeat(here, item, sockets))
+        else:
+            steps.append(_step(here, item, sockets))
+        if len(steps) > MAX_STEPS:
+            raise _fail(here, f"the steps number {len(steps):,} once repeats are unrolled; a "
+                              f"scenario may have at most {MAX_STEPS:,}")
+    return steps
+
+
+def _repeat(where: str, item: dict[str, Any], sockets: dict[str, str]) -> list[Step]:
+    count = item.get("repeat")
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 1000:
+        raise _fail(where, "repeat must be a whole number from 1 to 1000")
+    extra = set(item) - {"repeat", "steps"}
+    if extra:
+        raise _fail(where, f"a repeat takes repeat and steps, not {', '.join(sorted(extra))}")
+    inner = _steps(f"{where} (repeat)", item.get("steps"), sockets)
+    if len(inner) * count > MAX_STEPS:
+        raise _fail(where, f"repeat = {count} of {len(inner):,} steps makes "
+                           f"{len(inner) * count:,}; a scenario may have at most {MAX_STEPS:,}")
+    return inner * count
+
+
+def _states(where: str, raw: Any) -> tuple[FrozenMap, FrozenMap]:
+    """Each side's final state, and the least each send queue must still hold.
+
+    A side is a state name ("TIME-WAIT") or a table { state = "FIN-WAIT-1", min_send_q = 1 }.
+    """
+    if not isinstance(raw, dict) or not raw:
+        raise _fail(where, "states must be a table such as { server = \"TIME-WAIT\" }")
+    states, queued = {}, {}
+    for side, value in raw.items():
+        if side not in SIDES:
+            raise _fail(where, f"states: unknown side {side!r} (client or server)")
+        state = value
+        if isinstance(value, dict):
+            extra = set(value) - {"state", "min_send_q"}
+            minimum = value.get("min_send_q", 0)
+            if extra or not isinstance(minimum, int) or isinstance(minimum, bool):
+                raise _fail(where, f"states.{side} takes state and min_send_q (a whole number)")
+            state, queued[side] = value.get("state"), minimum
+        if not isinstance(state, str) or state not in STATE_NAMES:
+            raise _fail(where, f"states.{side}: unknown TCP state {shown(state)} "
+                               f"(known: {', '.join(STATE_NAMES)})")
+        states[side] = state
+    return FrozenMap(states), FrozenMap(queued)
+
+
+def _link(where: str, raw: Any) -> Link | None:
+    """The veth link a scenario needs: netem arguments (on `side`: both, client or server)
+    and the first RSTs a side sends dropped (`drop_rst_from`, `drop_rst_count`)."""
+    if raw is None:
+        return None
+    _check_table(where, raw, "link", _LINK_KEYS, "{ netem = \"delay 150ms\" }",
+                 "link: unknown key")
+    if raw.get("side", "both") not in LINK_SIDES:
+        raise _fail(where, "link.side must be both, client or server")
+    if raw.get("drop_rst_from", "client") not in SIDES:
+        raise _fail(where, "link.drop_rst_from must be client or server")
+    if not 1 <= raw.get("drop_rst_count", 1) <= 1000:
+        raise _fail(where, "link.drop_rst_count must be at least 1 (and at most 1000)")
+    return Link(**raw)
+
+
+def _text(where: str, data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(where, f"{key} is missing or empty")
+    return value.strip()
+
+
+def _names(where: str, data: dict[str, Any], key: str, known: tuple[str, ...]) -> tuple[str, ...]:
+    """A list of names drawn from known (families, topologies); all of them when left out."""
+    value = data.get(key, list(known))
+    if (not isinstance(value, list) or not value
+            or any(not isinstance(v, str) or v not in known for v in value)):
+        raise _fail(where, f"{key} must be a list drawn from {', '.join(known)}, such as "
+                           f"{key} = [\"{known[0]}\"]; not {shown(value)}")
+    return tuple(value)
+
+
+def _toml(text: str, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _fail(where, f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise _fail(where, "not valid TOML for a scenario: arrays or tables nested too deep "
+                           "to read") from None
+
+
+def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
+    """One scenario from TOML text; CatalogError names the place of any mistake."""
+    data = _toml(text, where)
+    for key in data:
+        if key not in _KEYS:
+            raise _fail(where, f"unknown key {key!r} (known: {', '.join(sorted(_KEYS))})")
+    pattern = _text(where, data, "pattern")
+    try:
+        compile_pattern(pattern)
+    except PatternError as exc:
+        raise _fail(where, f"pattern: {exc}") from None
+    families = _names(where, data, "families", FAMILIES)
+    topologies = _names(where, data, "topologies", TOPOLOGIES)
+    steps = tuple(_steps(where, data.get("steps"), {"client": "client", "server": "server"}))
+    try:
+        claims = parse_claims(where, data.get("claims"), [(s.on, s.call) for s in steps])
+    except ClaimError as exc:
+        raise CatalogError(str(exc)) from None
+    states, queued = _states(where, data.get("states"))
+    link = _link(where, data.get("link"))
+    if link is not None and topologies != ("veth",):
+        raise _fail(where, "a scenario with a link runs on veth only: add "
+                           "topologies = [\"veth\"]")
+    warnings = data.get("wireshark_warnings", [])
+    if not isinstance(warnings, list) or not all(isinstance(w, str) and w for w in warnings):
+        raise _fail(where, "wireshark_warnings must be a list of non-empty strings (parts of "
+                           "Wireshark's expert messages the scenario provokes)")
+    return Scenario(
+        id=_text(where, data, "id"), title=_text(where, data, "title"),
+        statement=_text(where, data, "statement"), source=_text(where, data, "source"),
+        pattern=pattern, steps=steps, states=states, families=families,
+        topologies=topologies, claims=claims, min_send_q=queued,
+        wireshark_warnings=tuple(warnings), link=link, path=where,
+    )
+
+
+def load_file(path: str | Path) -> Scenario:
+    """One scenario from a TOML file."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read it ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); a "
+                           "scenario file is TOML, saved as UTF-8") from None
+    return parse_scenario(text, str(path))
+
+
+def load_catalog() -> list[Scenario]:
+    """Every scenario shipped in harness/catalog, in file-name order; ids must be unique."""
+    folder = resources.files("harness.catalog")
+    scenarios = [load_file(Path(str(entry))) for entry in sorted(
+        folder.iterdir(), key=lambda e: e.name) if entry.name.endswith(".toml")]
+    seen: dict[str, str] = {}
+    for sc in scenarios:
+        if sc.id in seen:
+            raise CatalogError(f"{sc.path}: id {sc.id!r} is also used by {seen[sc.id]}")
+        seen[sc.id] = sc.path
+    return scenarios
+
+
+def find(scenarios: list[Scenario], ids: list[str]) -> list[Scenario]:
+    """The scenarios with these ids, in the order asked; CatalogError for an unknown id."""
+    by_id = {sc.id: sc for sc in scenarios}
+    for wanted in ids:
+        if wanted not in by_id:
+            close = difflib.get_close_matches(wanted, list(by_id), n=3, cutoff=0.5)
+            hint = f"did you mean {' or '.join(close)}?" if close else "no id is close to it"
+            raise CatalogError(f"unknown scenario {wanted!r}; {hint} (`harness list` shows "
+                               f"all {len(by_id)})")
+    return [by_id[i] for i in ids]

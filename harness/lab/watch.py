@@ -1,0 +1,130 @@
+"""Watching a lab's capture as it fills: its segments, the first connection, waits on the
+pattern, expectations, and the story a failing test shows."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from harness.core.conversation import Conversation, pick, split_conversations
+from harness.core.listing import tcpdump_lines
+from harness.core.pattern import Match, compile_pattern
+from harness.core.result import Call
+from harness.core.segment import LINKTYPE_ETHERNET, Segment, segment_from_frame
+from harness.lab.capture import Capture
+from harness.lab.waiting import WaitTimeout, wait_until
+
+
+class Watch:
+    """The capture of one lab, read as it fills; each frame is dissected once.
+
+    `calls` is the lab's list of calls (for the story), `save_pcap` writes what was captured
+    so far and returns where (None when the lab has no pcap path).
+    """
+
+    def __init__(self, calls: Sequence[Call], save_pcap: Callable[[], Path | None]) -> None:
+        self.capture: Capture | None = None
+        self._calls = calls
+        self._save = save_pcap
+        self._segments: list[Segment] = []
+        self._dissected = 0
+        self._arrived = threading.Condition()
+
+    def notify(self) -> None:
+        """A packet arrived: wake whoever waits on the wire."""
+        with self._arrived:
+            self._arrived.notify_all()
+
+    def segments(self) -> list[Segment]:
+        """Every TCP segment captured so far."""
+        assert self.capture is not None, "the watch has no capture yet"
+        frames = self.capture.frames()
+        for number in range(self._dissected + 1, len(frames) + 1):
+            frame = frames[number - 1]
+            seg = segment_from_frame(frame.data, LINKTYPE_ETHERNET, frame.time, number)
+            if seg is not None:
+                self._segments.append(seg)
+        self._dissected = len(frames)
+        return list(self._segments)
+
+    def conversation(self) -> Conversation | None:
+        """The first connection in the capture, None before any packet."""
+        conversations = split_conversations(self.segments())
+        return pick(conversations, None) if conversations else None
+
+    def observed(self) -> list[str]:
+        """The tokens of the first connection, `>S <S. ...`."""
+        conv = self.conversation()
+        return conv.tokens() if conv else []
+
+    def wait_pattern(self, pattern: str, within: float = 2.0) -> Match:
+        """Wait until the capture matches pattern or within seconds pass; the last match."""
+        compiled = compile_pattern(pattern)
+        with self._arrived:
+            match = compiled.match(self.observed())
+            end = time.monotonic() + within
+            while not match.ok and time.monotonic() < end:
+                self._arrived.wait(end - time.monotonic())
+                match = compiled.match(self.observed())
+        return match
+
+    def wait_wire(self, pattern: str, within: float = 5.0) -> None:
+        """Wait until the packets so far begin with pattern; WaitTimeout names it otherwise."""
+        compiled = compile_pattern(pattern)
+
+        def seen() -> bool:
+            return compiled.prefix_matches(self.observed())
+
+        with self._arrived:
+            end = time.monotonic() + within
+            while not seen():
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise WaitTimeout(f"the wire to show {pattern} (it shows "
+                                      f"{' '.join(self.observed()) or 'nothing'})", within)
+                self._arrived.wait(left)
+
+    def expect(self, pattern: str, within: float = 2.0) -> Match:
+        """Assert that the first connection on the wire matches pattern (tcpdump notation)."""
+        match = self.wait_pattern(pattern, within)
+        if not match.ok:
+            raise AssertionError(self.explain(match))
+        return match
+
+    def explain(self, match: Match) -> str:
+        """A failed match with the tcpdump listing beside it, then the calls and the pcap."""
+        conv = self.conversation()
+        lines = tcpdump_lines(list(conv.segments)) if conv else []
+        return "\n".join([match.explain(lines), "", *self._calls_and_pcap()])
+
+    def story(self) -> str:
+        """The wire (token and tcpdump line per packet), the calls and the pcap path."""
+        conv = self.conversation()
+        wire = [f"{token:<5} {line}" for token, line in zip(
+            conv.tokens(), tcpdump_lines(list(conv.segments)), strict=True)] if conv else []
+        return "\n".join(["wire:", *wire, *self._calls_and_pcap()])
+
+    def _calls_and_pcap(self) -> list[str]:
+        lines = ["calls:", *(f"  {c.peer:<6} {c.describe()}" for c in self._calls)]
+        pcap = self._save()
+        return [*lines, f"pcap: {pcap}"] if pcap else lines
+
+    def wait_quiet(self, period: float = 0.2, within: float = 2.0) -> bool:
+        """Wait until no packet has been captured for period seconds (at most within
+        seconds); False if packets kept coming until then."""
+        assert self.capture is not None, "the watch has no capture yet"
+        capture, seen = self.capture, {"count": -1, "since": 0.0}
+
+        def quiet() -> bool:
+            count, now = len(capture.frames()), time.monotonic()
+            if count != seen["count"]:
+                seen.update(count=count, since=now)
+            return now - seen["since"] >= period
+
+        try:
+            wait_until(quiet, within, f"{period:.2f} s without a packet")
+        except WaitTimeout:
+            return False
+        return True
