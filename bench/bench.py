@@ -10,6 +10,9 @@
 3. The whole loopback catalog, both families: its wall time against the sum of the waits its
    scenarios need by their nature (their exchange phases), serially and with --jobs 2.
 4. `pytest -m capture` with -n 2 against -n 0 (skip with --no-pytest).
+5. Start-up: `harness list` and `harness check FILE --expect P` as whole processes
+   (bench/startup.py), and the matcher's worst cases against 10,000 packets
+   (bench/matching.py). `--quick` runs only these two, which need no privileges.
 
 Prints the ratios and tables; writes bench/results.json. Medians, not means: one slow round
 (a page fault storm, a busy core) says nothing about the code.
@@ -30,6 +33,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import matching  # noqa: E402
+import startup  # noqa: E402
 
 from harness.core.catalog import load_catalog  # noqa: E402
 from harness.core.result import PHASES  # noqa: E402
@@ -193,21 +200,29 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="rounds per scenario (7)")
     parser.add_argument("--no-pytest", action="store_true", help="skip the pytest timing")
+    parser.add_argument("--quick", action="store_true",
+                        help="only the start-up and matching measures (no privileges needed)")
     args = parser.parse_args()
-    problem = capture_problem()
+    problem = None if args.quick else capture_problem()
     if problem:
         print(f"bench: {problem}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="harness-bench-") as folder:
-        catalog = catalog_timing(Path(folder))
-        runs = compare(args.rounds, Path(folder))
-    summary = summarise(runs, catalog["cross-check per run ms"] / 1000)
-    tests = None if args.no_pytest else pytest_timing()
-    print(render(summary, catalog, tests))
-    document = {"kernel": platform.release(), "cpus": default_jobs(),
-                "python": platform.python_version(), "rounds": args.rounds, **summary,
-                "catalog": catalog, **({"pytest": tests} if tests else {})}
-    out = ROOT / "bench" / "results.json"
+        starting = startup.startup(Path(folder))
+        matched = matching.matching()
+        print("\n".join([*startup.render(starting), *matching.render(matched)]), flush=True)
+        document = {"kernel": platform.release(), "cpus": default_jobs(),
+                    "python": platform.python_version(), "start-up": starting,
+                    "matching": matched}
+        if not args.quick:
+            catalog = catalog_timing(Path(folder))
+            runs = compare(args.rounds, Path(folder))
+            summary = summarise(runs, catalog["cross-check per run ms"] / 1000)
+            tests = None if args.no_pytest else pytest_timing()
+            print(render(summary, catalog, tests))
+            document.update(rounds=args.rounds, **summary, catalog=catalog,
+                            **({"pytest": tests} if tests else {}))
+    out = ROOT / "bench" / ("results-quick.json" if args.quick else "results.json")
     out.write_text(json.dumps(document, indent=2) + "\n")
     print(f"results: {out.relative_to(ROOT)}")
     return 0

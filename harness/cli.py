@@ -125,11 +125,13 @@ def _link(args: argparse.Namespace) -> Link | None:
 
 def dispatch(args: argparse.Namespace) -> int:
     """Run the chosen command."""
-    if args.command in ("list", "show", "check"):
+    if args.command == "list":
+        from harness.orchestration.scenarios import cmd_list
+
+        return cmd_list()
+    if args.command in ("show", "check"):
         from harness.orchestration import offline
 
-        if args.command == "list":
-            return offline.cmd_list()
         if args.command == "show":
             return offline.cmd_show(args.file, args.stream, args.ladder)
         return offline.cmd_check(args.file, args.expect, args.stream)

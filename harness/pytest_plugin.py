@@ -82,9 +82,26 @@ def lab(request: pytest.FixtureRequest) -> Iterator[object]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
-    """When a test that used `lab` fails, attach the wire, the calls and the pcap path."""
+    """A harness UserError (a bad pattern, say) is reported as its message at the test's own
+    line, without the harness's frames; a failing test that used `lab` gets the wire, the
+    calls and the pcap path."""
     report = yield
+    if call.excinfo is not None and report.failed:
+        from harness.core.errors import UserError
+
+        if isinstance(call.excinfo.value, UserError):
+            report.longrepr = _user_error(item, call.excinfo)
     made = item.stash.get(_LAB_KEY, None)
     if made is not None and report.when == "call" and report.failed:
         report.sections.append(("harness capture", made.story()))
     return report
+
+
+def _user_error(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    """`tests/test_x.py:12: harness: bad pattern: ...`, at the innermost frame of the test's
+    own file."""
+    exc = excinfo.value
+    here = next((entry for entry in reversed(excinfo.traceback)
+                 if Path(str(entry.path)) == Path(str(item.path))), None)
+    where = f"{here.path}:{here.lineno + 1}: " if here is not None else ""
+    return f"{where}harness: {getattr(exc, 'what', '')}{exc}"

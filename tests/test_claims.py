@@ -14,11 +14,10 @@ from harness.core.claims import (
     UNDECIDED,
     Claim,
     ClaimError,
-    ClaimOutcome,
-    decide,
     parse_claims,
 )
 from harness.core.conversation import split_conversations
+from harness.core.decide import ClaimOutcome, decide
 from harness.core.notation import str_to_flags
 from harness.core.result import Call, FinalState, RunResult
 from harness.core.segment import Segment

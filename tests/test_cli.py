@@ -440,3 +440,18 @@ def test_verify_without_tshark_fails_before_running_anything(monkeypatch, capsys
     code, out, err = _run(capsys, "verify")
     assert code == 2 and out == ""
     assert err.startswith("harness: tshark is not installed, so the cross-check cannot run")
+
+
+def test_a_mistake_in_a_test_is_reported_at_its_line_without_the_harness_frames(
+        tmp_path: Path) -> None:
+    mine = tmp_path / "test_mine.py"
+    mine.write_text("from harness.core.pattern import compile_pattern\n\n\n"
+                    "def test_a_typo() -> None:\n"
+                    "    compile_pattern('>S <Q')\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", str(mine), "-p", "no:cacheprovider",
+                           "-p", "no:xdist", "-q"], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=120)
+    assert done.returncode == 1, done.stdout
+    assert (f"{mine}:5: harness: bad pattern: pattern error at column 4: \"Q\" is not "
+            "tcpdump flag notation") in done.stdout
+    assert "harness/core" not in done.stdout and "Traceback" not in done.stdout

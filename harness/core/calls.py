@@ -114,7 +114,7 @@ class CallSpec:
     is how long past that the agent may take to answer; `context` is the socket setting a
     successful call makes, which the story names on later calls that `heed_settings`; a
     `payload` call's `bytes` (a count of b"x", or the bytes themselves) or `text` reach the
-    agent as its `data`.
+    agent as its `data`; `renamed` pairs an argument's old name with its new one.
     """
 
     name: str
@@ -131,6 +131,7 @@ class CallSpec:
     context: str | None = None
     heed_settings: bool = False
     payload: bool = False
+    renamed: tuple[tuple[str, str], ...] = ()
 
     def arg(self, name: str) -> Arg | None:
         """The argument called name, None if the call takes none of that name."""
@@ -178,7 +179,8 @@ CALLS: dict[str, CallSpec] = {spec.name: spec for spec in (
           Arg("onoff", (int,), required=True, low=0, high=INT_MAX),
           Arg("linger", (int,), required=True, low=0, high=INT_MAX), context="SO_LINGER"),
     _spec("set_nonblocking", "fcntl(F_SETFL) with O_NONBLOCK set (enabled = false clears it)",
-          Arg("enabled", (bool,), default=True), context="O_NONBLOCK"),
+          Arg("enabled", (bool,), default=True), context="O_NONBLOCK",
+          renamed=(("on", "enabled"),)),
     _spec("set_rcvbuf", "setsockopt(SO_RCVBUF); the kernel's answer is in info[\"effective\"]",
           Arg("size", (int,), required=True, low=0, high=INT_MAX)),
     _spec("set_sndbuf", "setsockopt(SO_SNDBUF); the kernel's answer is in info[\"effective\"]",
@@ -207,6 +209,15 @@ CALLS: dict[str, CallSpec] = {spec.name: spec for spec in (
           Arg("pattern", (str,), required=True, pattern=True), WITHIN, target=Target.WIRE,
           runner=Runner.LAB),
 )}
+
+
+def renamed_hint(spec: CallSpec, old: str) -> str | None:
+    """What to write instead of an argument's old name, None if it never had one."""
+    new = dict(spec.renamed).get(old)
+    if new is None:
+        return None
+    return (f"{spec.name} takes {new} (its argument {old} was renamed: in a scenario `on` "
+            "names the step's socket)")
 
 
 def spec_of(name: str) -> CallSpec:

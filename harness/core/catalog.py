@@ -3,13 +3,12 @@ refused with the file and the place before anything runs."""
 
 from __future__ import annotations
 
-import difflib
+import os
+import re
 import tomllib
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
-from harness.core.calls import CALLS, Arg, CallSpec, Opens, Target
+from harness.core.calls import CALLS, Arg, CallSpec, Opens, Target, renamed_hint
 from harness.core.claims import ClaimError, parse_claims
 from harness.core.errors import UserError
 from harness.core.expect import EXPECT_KEYS, Expect
@@ -19,6 +18,8 @@ from harness.core.scenario import Scenario, Step
 from harness.core.values import FrozenMap
 from harness.core.vocabulary import FAMILIES, LINK_SIDES, SIDES, STATE_NAMES, TOPOLOGIES
 
+#: Where the shipped scenarios are: harness/catalog, beside this package (data, not code).
+CATALOG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "catalog")
 #: The most steps a scenario may have once its repeats are unrolled.
 MAX_STEPS = 10_000
 _KEYS = ("id", "title", "statement", "source", "pattern", "steps", "states", "families",
@@ -32,6 +33,13 @@ class CatalogError(UserError, ValueError):
 
 def _fail(where: str, message: str) -> CatalogError:
     return CatalogError(f"{where}: {message}")
+
+
+def _close(word: str, words: list[str], count: int, cutoff: float = 0.6) -> list[str]:
+    """The words most like word (difflib's ratio), for a "did you mean" hint."""
+    import difflib  # only when there is a mistake to hint at
+
+    return difflib.get_close_matches(word, words, n=count, cutoff=cutoff)
 
 
 def shown(value: Any, width: int = 40) -> str:
@@ -65,8 +73,11 @@ def _expect(where: str, raw: Any) -> Expect:
 
 
 def _known_call(where: str, call: Any) -> CallSpec:
-    if not isinstance(call, str) or call not in CALLS:
-        close = difflib.get_close_matches(call, list(CALLS), n=1) if isinstance(call, str) else []
+    if not isinstance(call, str):
+        raise _fail(where, f"call must name a call, as a string such as \"connect\", not "
+                           f"{shown(call)} (known: {', '.join(CALLS)})")
+    if call not in CALLS:
+        close = _close(call, list(CALLS), 1)
         hint = f"; did you mean {close[0]}?" if close else ""
         raise _fail(where, f"unknown call {shown(call)}{hint} (known: {', '.join(CALLS)})")
     return CALLS[call]
@@ -83,7 +94,10 @@ def _target(where: str, spec: CallSpec, on: Any, sockets: dict[str, str]) -> str
             raise _fail(where, f"{spec.name} watches the wire: leave out on, or write "
                                "on = \"wire\"")
         return "wire"
-    if not isinstance(on, str) or on not in sockets:
+    if not isinstance(on, str):
+        raise _fail(where, f"on must name a socket, as a string such as \"client\", not "
+                           f"{shown(on)} (known: {', '.join(sockets)})")
+    if on not in sockets:
         raise _fail(where, f"no socket named {shown(on)} yet (known: {', '.join(sockets)})")
     return on
 
@@ -127,9 +141,9 @@ def _step(where: str, raw: dict[str, Any], sockets: dict[str, str]) -> Step:
     for key, value in args.items():
         arg = spec.arg(key)
         if arg is None:
-            if spec.name == "set_nonblocking" and key == "on":
-                raise _fail(where, "set_nonblocking takes enabled = true or false (its old "
-                                   "argument `on` clashes with the step's own on)")
+            hint = renamed_hint(spec, key)
+            if hint:
+                raise _fail(where, hint)
             known = ", ".join(spec.arg_names) or "none"
             raise _fail(where, f"{spec.name} takes no argument {key!r} (it takes: {known})")
         _argument(where, spec, arg, value, sockets)
@@ -246,10 +260,26 @@ def _toml(text: str, where: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise _fail(where, f"not valid TOML: {exc}") from None
+        raise _fail(where, f"not valid TOML: {exc}{_renamed_near(text, str(exc))}") from None
     except RecursionError:
         raise _fail(where, "not valid TOML for a scenario: arrays or tables nested too deep "
                            "to read") from None
+
+
+def _renamed_near(text: str, error: str) -> str:
+    """A hint when a TOML error sits where a call's renamed argument is written twice (the
+    old `on` of set_nonblocking clashes with the step's own `on`)."""
+    found = re.search(r"at line (\d+)", error)
+    if not found:
+        return ""
+    line = int(found[1])
+    near = "\n".join(text.splitlines()[max(0, line - 4):line])
+    for spec in CALLS.values():
+        for old, _new in spec.renamed:
+            if f'"{spec.name}"' in near and re.search(rf"\b{old}\s*=.*\b{old}\s*=|^{old}\s*=",
+                                                     near, re.M):
+                return f"; {renamed_hint(spec, old)}"
+    return ""
 
 
 def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
@@ -288,11 +318,12 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
     )
 
 
-def load_file(path: str | Path) -> Scenario:
+def load_file(path: str | os.PathLike[str]) -> Scenario:
     """One scenario from a TOML file."""
-    path = Path(path)
+    path = os.fspath(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as file:
+            data = file.read()
     except OSError as exc:
         raise CatalogError(f"{path}: cannot read it ({exc.strerror})") from None
     try:
@@ -300,14 +331,13 @@ def load_file(path: str | Path) -> Scenario:
     except UnicodeDecodeError as exc:
         raise CatalogError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); a "
                            "scenario file is TOML, saved as UTF-8") from None
-    return parse_scenario(text, str(path))
+    return parse_scenario(text, path)
 
 
 def load_catalog() -> list[Scenario]:
     """Every scenario shipped in harness/catalog, in file-name order; ids must be unique."""
-    folder = resources.files("harness.catalog")
-    scenarios = [load_file(Path(str(entry))) for entry in sorted(
-        folder.iterdir(), key=lambda e: e.name) if entry.name.endswith(".toml")]
+    names = sorted(name for name in os.listdir(CATALOG) if name.endswith(".toml"))
+    scenarios = [load_file(os.path.join(CATALOG, name)) for name in names]
     seen: dict[str, str] = {}
     for sc in scenarios:
         if sc.id in seen:
@@ -321,7 +351,7 @@ def find(scenarios: list[Scenario], ids: list[str]) -> list[Scenario]:
     by_id = {sc.id: sc for sc in scenarios}
     for wanted in ids:
         if wanted not in by_id:
-            close = difflib.get_close_matches(wanted, list(by_id), n=3, cutoff=0.5)
+            close = _close(wanted, list(by_id), 3, cutoff=0.5)
             hint = f"did you mean {' or '.join(close)}?" if close else "no id is close to it"
             raise CatalogError(f"unknown scenario {wanted!r}; {hint} (`harness list` shows "
                                f"all {len(by_id)})")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from harness.core.result import Call
+if TYPE_CHECKING:
+    from harness.core.result import Call
 
 # packetdrill's timing tolerance: the kernel's timers tick, so allow max(4 ms, 12.5 %).
 TOLERANCE_FLOOR = 0.004

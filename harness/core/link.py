@@ -3,7 +3,6 @@ first RSTs a side sends dropped; and what the user-space link can play of netem.
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 
 from harness.core.errors import UserError
@@ -31,6 +30,8 @@ class Link:
     def emulated(self) -> tuple[float, float]:
         """(loss share, delay in seconds) from the netem arguments the user-space link can
         play: `delay TIME` and `loss PERCENT%`; LinkError for anything else."""
+        import shlex  # only a link with netem arguments needs it
+
         try:
             words = shlex.split(self.netem)
         except ValueError as exc:

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.core.claims import UNDECIDED, ClaimOutcome, decide
+from harness.core.claims import UNDECIDED
 from harness.core.conversation import Conversation, split_conversations
+from harness.core.decide import ClaimOutcome, decide
 from harness.core.expect import check_call
 from harness.core.pattern import Match, compile_pattern
 from harness.core.result import RunResult

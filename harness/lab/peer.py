@@ -21,8 +21,18 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from harness.core.calls import CALLS, DEADLINE, WITHIN, CallSpec, Opens, Runner, Target, agent_args
-from harness.core.errors import LabError
+from harness.core.calls import (
+    CALLS,
+    DEADLINE,
+    WITHIN,
+    CallSpec,
+    Opens,
+    Runner,
+    Target,
+    agent_args,
+    renamed_hint,
+)
+from harness.core.errors import LabError, UsageError
 from harness.core.result import Call
 from harness.lab.agent_process import default_start, start_agent
 from harness.lab.netns import Namespace
@@ -218,6 +228,10 @@ def _method(spec: CallSpec) -> Callable[..., Any]:
     names = {_python_name(arg.name): arg.name for arg in spec.args}
 
     def method(*given: Any, **keywords: Any) -> Any:
+        for old in keywords:
+            hint = renamed_hint(spec, old)
+            if hint:
+                raise UsageError(hint)
         bound = signature.bind(*given, **keywords)
         self = bound.arguments.pop("self")
         args = {names[k]: v for k, v in bound.arguments.items() if v is not None}

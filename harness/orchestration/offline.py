@@ -1,35 +1,27 @@
-"""The commands that look without running anything: `list` (the catalog), `show` (a capture
-as tcpdump lists it, or as a ladder) and `check` (a capture against a pattern). None of them
-needs privileges or imports the lab."""
+"""The commands that read a capture without running anything: `show` (a capture as tcpdump
+lists it, or as a ladder) and `check` (a capture against a pattern). Neither needs privileges
+or imports the lab."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from harness.core.catalog import load_catalog
 from harness.core.conversation import Conversation, pick, split_conversations
 from harness.core.errors import UsageError
 from harness.core.listing import tcpdump_lines
 from harness.core.pattern import compile_pattern
 from harness.core.vocabulary import tcpdump_endpoint
-from harness.pcap.model import CaptureFile
-from harness.pcap.reader import read_file
-from harness.pcap.segments import capture_segments
 
-
-def cmd_list() -> int:
-    """Print each scenario's id, title and source, then each claim it settles."""
-    for sc in load_catalog():
-        print(f"{sc.id}: {sc.title}")
-        print(f"    source: {sc.source}")
-        for claim in sc.claims:
-            print(f"    claim {claim.id} (Linux: {claim.linux}): {claim.text}")
-            print(f"        source: {claim.source}")
-    return 0
+if TYPE_CHECKING:  # read_file and capture_segments are imported by the commands that read
+    from harness.pcap.model import CaptureFile
 
 
 def cmd_show(path: str, stream: int | None, ladder: bool = False) -> int:
     """Print the capture's TCP segments, tcpdump-style (or as a ladder diagram)."""
+    from harness.pcap.reader import read_file
+    from harness.pcap.segments import capture_segments
+
     capture = read_file(path)
     segments = capture_segments(capture, path)
     conversations = _tcp_conversations(path, capture, segments)
@@ -45,6 +37,9 @@ def cmd_show(path: str, stream: int | None, ladder: bool = False) -> int:
 
 def cmd_check(path: str, pattern: str, stream: int | None) -> int:
     """Match one connection of a capture against a pattern: 0 if it matches, 1 if not."""
+    from harness.pcap.reader import read_file
+    from harness.pcap.segments import capture_segments
+
     compiled = compile_pattern(pattern)
     capture = read_file(path)
     conversations = _tcp_conversations(path, capture, capture_segments(capture, path))
