@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from harness.core.errors import HarnessError, UsageError
-from harness.core.vocabulary import RUN_DEADLINE
+from harness.core.vocabulary import FAMILIES, LINK_SIDES, RUN_DEADLINE, TOPOLOGIES
 
 if TYPE_CHECKING:
     from harness.core.link import Link
@@ -41,19 +41,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--pcap-dir", default="pcaps", help="where pcapng files go (pcaps)")
     run.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
     run.add_argument("--report", metavar="FILE", help="write the Markdown report to FILE")
-    run.add_argument("--family", choices=["ipv4", "ipv6", "both"], default="both",
+    run.add_argument("--family", choices=[*FAMILIES, "both"], default="both",
                      help="the address family to run on (default: both)")
     _link_options(run, "loopback")
     verify = sub.add_parser("verify", help="run the whole catalog into pcaps/: pcapng files, "
                                            "results.json, REPORT.md (what `make verify` runs)")
-    verify.add_argument("--family", choices=["ipv4", "ipv6", "both"], default="both")
+    verify.add_argument("--family", choices=[*FAMILIES, "both"], default="both")
     _link_options(verify, "both")
     soak = sub.add_parser("soak", help="run the catalog N times and report any verdict that "
                                        "changed between rounds (flakes)")
     soak.add_argument("ids", nargs="*", metavar="ID", help="scenarios (default: all)")
     soak.add_argument("--rounds", "-n", type=int, default=200, metavar="N",
                       help="how many times to run them (default: 200)")
-    soak.add_argument("--family", choices=["ipv4", "ipv6", "both"], default="both")
+    soak.add_argument("--family", choices=[*FAMILIES, "both"], default="both")
     soak.add_argument("--pcap-dir", default="pcaps/soak",
                       help="where the pcaps of runs that did not pass go, one per round "
                            "(pcaps/soak), with soak.json")
@@ -85,9 +85,9 @@ def _parser() -> argparse.ArgumentParser:
                             "and {port} become the server's address and port")
     probe.add_argument("--expect", required=True, metavar="PATTERN",
                        help="the pattern the first connection must match")
-    probe.add_argument("--family", choices=["ipv4", "ipv6"], default="ipv4",
+    probe.add_argument("--family", choices=FAMILIES, default="ipv4",
                        help="the address family (default: ipv4)")
-    probe.add_argument("--topology", choices=["loopback", "veth"], default="loopback",
+    probe.add_argument("--topology", choices=TOPOLOGIES, default="loopback",
                        help="loopback: both programs on one namespace's lo; veth: each in its "
                             "own namespace, joined by a veth pair (default: loopback)")
     probe.add_argument("--pcap", default="pcaps/probe.pcapng", metavar="FILE",
@@ -102,12 +102,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _link_options(parser: argparse.ArgumentParser, default: str) -> None:
-    parser.add_argument("--topology", choices=["loopback", "veth", "both"], default=default,
+    parser.add_argument("--topology", choices=[*TOPOLOGIES, "both"], default=default,
                         help="loopback: both peers on one namespace's lo; veth: each in its "
                              f"own namespace, joined by a veth pair (default: {default})")
     parser.add_argument("--netem", metavar="ARGS",
                         help="impair the veth link with tc netem, e.g. \"delay 20ms loss 1%%\"")
-    parser.add_argument("--netem-side", choices=["both", "client", "server"], default="both",
+    parser.add_argument("--netem-side", choices=LINK_SIDES, default="both",
                         help="whose egress the netem qdisc sits on (default: both directions)")
     parser.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
                         help="runs at a time, each in its own namespaces, in worker "

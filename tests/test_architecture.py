@@ -101,3 +101,37 @@ def test_code_that_runs_in_a_child_process_is_named_so() -> None:
 def test_no_module_is_longer_than_a_reader_takes_in(path: Path) -> None:
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_LINES, f"{path.relative_to(PACKAGE)} has {lines} lines"
+
+
+_IMPORTED = """
+import sys
+from harness.cli import main
+code = main(sys.argv[1:])
+heavy = sorted({m.split(".")[0] if not m.startswith("harness.") else ".".join(m.split(".")[:2])
+                for m in sys.modules} & {"scapy", "pyroute2", "harness.lab",
+                                         "harness.orchestration.runner"})
+print(code, *heavy)
+"""
+
+
+@pytest.mark.parametrize("command", ["list", "check", "show", "ladder", "report"])
+def test_the_commands_that_capture_nothing_import_no_lab_and_no_scapy(command: str,
+                                                                      tmp_path: Path) -> None:
+    import subprocess
+
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+
+    from harness.pcap.writer import write_pcapng
+
+    syn = Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=40000, dport=80, flags="S")
+    syn.time = 1_700_000_000.0
+    capture = write_pcapng(tmp_path / "one.pcapng", [syn])
+    results = tmp_path / "results.json"
+    results.write_text('{"kernel": "6.18", "runs": []}\n')
+    argv = {"list": ["list"], "check": ["check", str(capture), "--expect", ">S"],
+            "show": ["show", str(capture)], "ladder": ["show", str(capture), "--ladder"],
+            "report": ["report", "--from", str(results)]}[command]
+    done = subprocess.run([sys.executable, "-c", _IMPORTED, *argv], capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert done.stdout.splitlines()[-1] == "0", done.stdout[-500:]

@@ -10,7 +10,7 @@ from typing import Any
 from harness.core.calls import ADDRESS_ARGS, DEADLINE, WITHIN
 from harness.core.segment import Segment
 from harness.core.values import FrozenMap
-from harness.core.vocabulary import CLOSED, Endpoint
+from harness.core.vocabulary import CLOSED, Endpoint, state_endpoint
 
 # Arguments a call's text leaves out: the same for every call of a run, or bulky.
 _UNSHOWN = ("data", DEADLINE.name, WITHIN.name, *ADDRESS_ARGS)
@@ -96,8 +96,8 @@ class FinalState:
         """The state for results.json (just the name for a side that is gone)."""
         if self.local is None or self.remote is None:
             return {"state": self.state}
-        return {"state": self.state, "local": f"{self.local[0]}:{self.local[1]}",
-                "remote": f"{self.remote[0]}:{self.remote[1]}", "recv_q": self.recv_q,
+        return {"state": self.state, "local": state_endpoint(self.local),
+                "remote": state_endpoint(self.remote), "recv_q": self.recv_q,
                 "send_q": self.send_q, "orphan": self.orphan}
 
 

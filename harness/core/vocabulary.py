@@ -44,6 +44,12 @@ def endpoint_text(end: Endpoint) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def state_endpoint(end: Endpoint) -> str:
+    """`::1:5000`: how results.json's final states have always written an endpoint (no
+    brackets; the port is after the last colon)."""
+    return f"{end[0]}:{end[1]}"
+
+
 def tcpdump_endpoint(end: Endpoint) -> str:
     """`10.0.0.1.40000`, as tcpdump writes an address and port."""
     return f"{end[0]}.{end[1]}"

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from harness.core.vocabulary import SIDES
 from harness.lab.capture import (
     ETH_P_ALL,
     PACKET_IGNORE_OUTGOING,
@@ -133,14 +134,14 @@ def main() -> None:
     parser.add_argument("--delay-server", type=float, default=0.0,
                         help="seconds added to frames the server sends")
     parser.add_argument("--loss", type=float, default=0.0, help="share of frames lost, 0..1")
-    parser.add_argument("--drop-rst-from", choices=["client", "server"])
+    parser.add_argument("--drop-rst-from", choices=SIDES)
     parser.add_argument("--drop-rst-count", type=int, default=1)
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the orchestrator's to handle
     join_for_life(args.netns_fd, args.parent)
     towards_client, towards_server = open_link_socket(args.client), open_link_socket(args.server)
     drops = {side: args.drop_rst_count if args.drop_rst_from == side else 0
-             for side in ("client", "server")}
+             for side in SIDES}
     ways = {towards_client: Direction(towards_server, args.delay_client, drops["client"]),
             towards_server: Direction(towards_client, args.delay_server, drops["server"])}
     os.write(sys.stdout.fileno(), b"ready\n")

@@ -111,7 +111,7 @@ class VethTopology(Topology):
             self.client_ns.run(lambda: _make_pair("client", IFNAMES["server"], server_fd))
         macs = {side: self.ns_of(side).run(lambda s=side: _configure(s))
                 for side in SIDES}
-        for side, other in (("client", "server"), ("server", "client")):
+        for side, other in zip(SIDES, reversed(SIDES), strict=True):
             self.ns_of(side).run(lambda s=side, o=other: _neighbours(s, o, macs[o]))
 
     def _start_agent(self, middle: Namespace) -> None:

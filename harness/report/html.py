@@ -19,7 +19,7 @@ from harness.core.entries import ClaimEntry
 from harness.core.verdict import CrossCheck
 from harness.report.ladder import ladder_from_run
 from harness.report.ladder_svg import render_svg
-from harness.report.markdown import LABELS, claim_groups, run_label, standing
+from harness.report.markdown import LABELS, claim_groups, run_label, standing, verdict_parts
 
 Run = RunEntry
 
@@ -175,16 +175,11 @@ def _claim_row(claim: ClaimEntry, decisions: list[tuple[Run, ClaimEntry]],
 
 
 def _claim_verdict(decisions: Sequence[tuple[Run, ClaimEntry]]) -> str:
-    verdicts = {outcome.verdict for _, outcome in decisions}
-    if len(verdicts) == 1:
-        text = escape(verdicts.pop())
-    else:
-        text = "; ".join(f"{escape(run_label(run))}: {escape(outcome.verdict)}"
-                         for run, outcome in decisions)
-    unexpected = [o for _, o in decisions if o.verdict not in (o.linux, "undecided")]
-    if unexpected:
+    parts, linux = verdict_parts(decisions)
+    text = "; ".join(f"{escape(label)}: {escape(v)}" if label else escape(v) for label, v in parts)
+    if linux:
         text += (f' <span class="unexpected">(UNEXPECTED: Linux is expected to show it '
-                 f"{escape(unexpected[0].linux)})</span>")
+                 f"{escape(linux)})</span>")
     return text
 
 

@@ -53,17 +53,20 @@ def claim_groups(runs: Sequence[RunEntry]) -> list[tuple[ClaimEntry, list[Decisi
     return sorted(groups.values(), key=lambda group: _RANK.get(standing(group[1]), 1))
 
 
-def _verdict_cell(decisions: list[Decision]) -> str:
+def verdict_parts(decisions: Sequence[Decision]) -> tuple[list[tuple[str, str]], str | None]:
+    """What a claim's verdict cell shows: its one verdict (label ""), or each run's with the
+    run's label when they differ; and the Linux answer when some run answered otherwise."""
     verdicts = {outcome.verdict for _, outcome in decisions}
-    if len(verdicts) == 1:
-        text = _mark(verdicts.pop())
-    else:
-        text = "; ".join(f"{run_label(run)}: {_mark(outcome.verdict)}"
-                         for run, outcome in decisions)
+    parts = ([("", verdicts.pop())] if len(verdicts) == 1 else
+             [(run_label(run), outcome.verdict) for run, outcome in decisions])
     unexpected = [o for _, o in decisions if o.verdict not in (o.linux, "undecided")]
-    if unexpected:
-        text += f" (UNEXPECTED: Linux is expected to show it {unexpected[0].linux})"
-    return text
+    return parts, unexpected[0].linux if unexpected else None
+
+
+def _verdict_cell(decisions: list[Decision]) -> str:
+    parts, linux = verdict_parts(decisions)
+    text = "; ".join(f"{label}: {_mark(v)}" if label else _mark(v) for label, v in parts)
+    return text + (f" (UNEXPECTED: Linux is expected to show it {linux})" if linux else "")
 
 
 def _mark(verdict: str) -> str:
