@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from scapy.layers.dot11 import Dot11, RadioTap
 from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Ether, Loopback
+from scapy.layers.ppp import HDLC
 from scapy.packet import Packet
 
 from harness.core.segment import Segment, segment_from_frame
 
 # The link type of a frame, by the class of its outermost layer.
 LINKTYPE_OF = {Ether: 1, Loopback: 0, CookedLinux: 113, CookedLinuxV2: 276, IP: 101,
-               IPv6: 101}
+               IPv6: 101, HDLC: 50, Dot11: 105, RadioTap: 127}
 
 
 def segment_of(packet: Packet, index: int) -> Segment | None:

@@ -12,6 +12,11 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "harness"
 FRONT_DOORS = {"__init__", "__main__", "cli", "pytest_plugin"}
+# What each front door may import of the harness: the command reaches the commands (and the
+# user namespace, before any thread starts), the pytest plugin the lab it hands out.
+DOOR_TABLE = {"__init__": set(), "__main__": {"harness.cli"},
+              "cli": {"harness.core", "harness.orchestration", "harness.lab"},
+              "pytest_plugin": {"harness.core", "harness.lab"}}
 # Libraries from outside the standard library, and the packages allowed to use them.
 THIRD_PARTY = {"scapy": {"lab"}, "pyroute2": {"lab"}, "pytest": set()}
 MAX_LINES = 400
@@ -34,12 +39,17 @@ def _table(package: str) -> tuple[str, ...]:
 
 
 def _imports(path: Path) -> set[str]:
-    """Every module an import statement in path names (at any depth, lazy ones included)."""
+    """Every module an import statement in path names (at any depth, lazy ones included).
+
+    Relative imports are refused: an import says in full which package it reaches into.
+    """
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        elif isinstance(node, ast.ImportFrom):
+            assert not node.level, f"{path}: a relative import (from {'.' * node.level}...)"
+            assert node.module
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names
                          if node.module == "harness")
@@ -71,6 +81,16 @@ def test_a_module_imports_what_its_package_may(package: str, path: Path) -> None
             assert package in THIRD_PARTY.get(top, set()), (
                 f"harness/{package}/{path.name} imports {top}, which only "
                 f"{sorted(THIRD_PARTY.get(top, set())) or 'no package'} may use")
+
+
+@pytest.mark.parametrize("door", sorted(FRONT_DOORS))
+def test_a_front_door_imports_what_its_table_allows(door: str) -> None:
+    for name in _imports(PACKAGE / f"{door}.py"):
+        if name.split(".")[0] == "harness":
+            owner = name if name == "harness.cli" else ".".join(name.split(".")[:2])
+            assert owner in DOOR_TABLE[door], f"harness/{door}.py imports {name}"
+        else:
+            assert name.split(".")[0] in sys.stdlib_module_names | {"pytest"}, name
 
 
 def test_the_core_imports_nothing_but_itself() -> None:

@@ -55,6 +55,9 @@ SCENARIO_FILES: dict[str, tuple[bytes, str]] = {
     "a step reference with 4,301 digits": (
         _edited(CLAIM_STEP, f'step = "conn.close#{"1" * 4301}"').encode(),
         "#N counts that socket's calls of that name from 1"),
+    "an integer of 5,000 digits": (_edited(LISTEN, '{ on = "server", call = "listen", backlog '
+                                           f'= {"7" * 5000}').encode(),
+                                   "a number far too long to be one a scenario takes"),
     "repeats nested to a billion steps": (_edited("steps = [", "steps = [\n  { repeat = 1000, "
                                                   "steps = [ { repeat = 1000, steps = [ { repeat "
                                                   "= 1000, steps = [ { on = \"client\", call = "
@@ -146,8 +149,14 @@ def test_a_capture_of_an_unknown_link_type_is_one_line_and_nothing_else(command:
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == (f"harness: {path}: its packets have link type 147, which the "
                            "harness does not dissect (it reads Ethernet, Linux cooked SLL and "
-                           "SLL2, raw IP and BSD loopback); convert it, e.g. `editcap -T "
-                           "ether`, or capture with `tcpdump -i any`\n")
+                           "SLL2, raw IP, BSD loopback, PPP and 802.11); convert it, e.g. "
+                           "`editcap -T ether`, or capture with `tcpdump -i any`\n")
+
+
+def test_a_results_json_with_a_number_of_5000_digits_is_one_line(capsys, tmp_path) -> None:
+    source = tmp_path / "results.json"
+    source.write_text('{"kernel": "6.18", "runs": [{"id": "x", "origin": ' + "1" * 5000 + "}]}")
+    _refused(capsys, ["report", "--from", str(source)], "nested too deep or a number too long")
 
 
 def test_a_pattern_too_large_to_match_in_bounded_memory_is_refused(capsys, tmp_path) -> None:

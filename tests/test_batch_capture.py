@@ -83,6 +83,32 @@ def test_a_lab_that_cannot_be_built_is_that_runs_error(tmp_path: Path, monkeypat
     assert runs["default-close"]["verdict"] == "pass"
 
 
+def test_a_lab_that_breaks_after_the_steps_is_that_runs_error(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    from harness.lab.lab import Lab
+
+    _fail_once(monkeypatch, Lab, "finish", CaptureError("the capture socket went away"))
+    code, runs = _run(tmp_path, "linger-abort-server", "default-close")
+    assert code == 1
+    broken = runs["linger-abort-server"]
+    assert broken["verdict"] == "error"
+    assert "the lab failed: the capture socket went away" in broken["reason"]
+    assert [c["call"] for c in broken["calls"]][:2] == ["listen", "connect"]  # kept
+    assert runs["default-close"]["verdict"] == "pass"
+
+
+def test_a_bug_in_judging_one_run_costs_that_run_only(tmp_path: Path, monkeypatch) -> None:
+    import harness.orchestration.runner as runner
+
+    _fail_once(monkeypatch, runner, "judge", RuntimeError("a bug"))
+    code, runs = _run(tmp_path, "linger-abort-server", "default-close")
+    assert code == 1
+    assert runs["linger-abort-server"]["verdict"] == "error"
+    assert ("the run could not be made: RuntimeError: a bug"
+            in runs["linger-abort-server"]["reason"])
+    assert runs["default-close"]["verdict"] == "pass"
+
+
 def _essence(run: dict) -> tuple:
     """What a run found, without its timings, ports and sequence numbers."""
     calls = [(c["peer"], c["sock"], c["call"], c["return"], c["errno"]) for c in run["calls"]]

@@ -11,7 +11,6 @@ import pytest
 
 from harness.core.calls import (
     CALLS,
-    DEADLINE,
     WITHIN,
     Emits,
     Moves,
@@ -59,20 +58,56 @@ def test_the_lab_makes_exactly_the_calls_the_table_gives_it() -> None:
     assert set(LAB_CALLS) == {n for n, s in CALLS.items() if s.runner is Runner.LAB}
 
 
-@pytest.mark.parametrize("name", SOCKET_CALLS)
-def test_the_peer_handle_has_each_socket_call_with_the_tables_arguments(name: str) -> None:
-    method = getattr(SocketHandle, name)
-    parameters = inspect.signature(method).parameters
-    wanted = ["self", *("name" if a.name == "as" else a.name for a in CALLS[name].args)]
-    assert list(parameters) == wanted
-    for arg in (DEADLINE.name, WITHIN.name):
-        if arg in parameters:
-            assert parameters[arg].kind is inspect.Parameter.KEYWORD_ONLY
-    assert method.__doc__ and CALLS[name].doc[1:] in method.__doc__
+# The Python API of a socket handle, as tests and the README use it.
+SIGNATURES = {
+    "socket": "()", "listen": "(backlog=16)", "connect": "(name=None, *, deadline=None)",
+    "accept": "(name='conn', *, deadline=None)",
+    "send": "(bytes=1, *, text=None, deadline=None)", "recv": "(bytes, *, deadline=None)",
+    "drain": "(*, deadline=None)", "fill": "(*, within=5.0)",
+    "set_linger": "(onoff, linger)", "set_nonblocking": "(enabled=True)",
+    "set_rcvbuf": "(size)", "set_sndbuf": "(size)", "shutdown": "(how)",
+    "close": "(*, deadline=None)", "exit": "(code=0)", "kill": "()", "collect": "()",
+    "wait_acked": "(*, within=5.0)", "wait_inq": "(bytes, *, within=5.0)",
+}
+
+
+def test_the_peer_handle_has_a_method_for_each_socket_call_and_no_other() -> None:
+    assert set(SOCKET_CALLS) == set(SIGNATURES)
+    for name, wanted in SIGNATURES.items():
+        method = getattr(SocketHandle, name)
+        assert str(inspect.signature(method)).replace("(self, ", "(").replace(
+            "(self)", "()") == wanted, name
+        assert method.__doc__ and CALLS[name].doc[1:] in method.__doc__
+
+
+@pytest.mark.parametrize(("call", "args", "said"), [
+    ("send", (b"abc", 2.0), "send(bytes=1, *, text=None, deadline=None): too many positional"),
+    ("recv", (2**40,), "recv takes bytes from 0 to 16777216"),
+    ("shutdown", ("SHUT_WRX",), "how must be one of SHUT_RD, SHUT_WR, SHUT_RDWR"),
+    ("connect", (2.0,), "as must be a str, not 2.0"),
+    ("set_linger", (1,), "missing a required argument: 'linger'"),
+    ("set_nonblocking", ("yes",), "enabled must be a bool"),
+])
+def test_a_handle_refuses_what_the_table_refuses(call: str, args: tuple, said: str) -> None:
+    from harness.core.errors import UsageError
+
+    handle = SocketHandle.__new__(SocketHandle)  # refused before anything reaches a peer
+    with pytest.raises(UsageError) as refused:
+        getattr(handle, call)(*args)
+    assert said in str(refused.value)
+
+
+def test_the_old_keywords_of_the_handle_name_the_new_ones() -> None:
+    from harness.core.errors import UsageError
+
+    handle = SocketHandle.__new__(SocketHandle)
+    with pytest.raises(UsageError, match=r"recv takes bytes \(its argument size was renamed"):
+        handle.recv(size=10)  # type: ignore[attr-defined]
 
 
 def test_what_annotate_and_claims_count_comes_from_the_table() -> None:
-    assert frozenset(n for n, s in CALLS.items() if s.emits) == EMITTING
+    assert {"connect", "send", "recv", "drain", "fill", "shutdown", "close",
+                        "exit", "kill"} == EMITTING
     assert SEND_CALLS == calls_that(Moves.WRITES) == {"send", "fill"}
     assert RECV_CALLS == calls_that(Moves.READS) == {"recv", "drain"}
     assert {Emits.FIN, Emits.RST} <= CALLS["close"].emits

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 from frames import segment_of as segment_from_packet
 from frames import segments_of as packets_to_segments
+from scapy.layers.dot11 import Dot11, RadioTap
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop
-from scapy.layers.l2 import ARP, CookedLinux, CookedLinuxV2, Ether, Loopback
+from scapy.layers.l2 import ARP, LLC, SNAP, CookedLinux, CookedLinuxV2, Ether, Loopback
+from scapy.layers.ppp import HDLC, PPP
 from scapy.packet import Packet, Padding
 from scapy.utils import wrpcap, wrpcapng
 
@@ -48,6 +50,11 @@ LINKS: dict[str, Callable[[], Packet]] = {
     "bsd-null": lambda: Loopback() / IP(src=V4[0], dst=V4[1]) / data_segment(),
     "raw-ipv4": lambda: IP(src=V4[0], dst=V4[1]) / data_segment(),
     "raw-ipv6": lambda: IPv6(src=V6[0], dst=V6[1]) / data_segment(),
+    "ppp-hdlc": lambda: HDLC() / PPP() / IP(src=V4[0], dst=V4[1]) / data_segment(),
+    "ieee802.11": lambda: Dot11(type=2, addr1=MAC["dst"], addr2=MAC["src"], addr3=MAC["dst"])
+    / LLC() / SNAP() / IP(src=V4[0], dst=V4[1]) / data_segment(),
+    "radiotap": lambda: RadioTap() / Dot11(type=2) / LLC() / SNAP() / IPv6(src=V6[0], dst=V6[1])
+    / data_segment(),
 }
 WRITERS = {"pcap": wrpcap, "pcapng": wrpcapng}
 
@@ -78,7 +85,8 @@ def tcpdump_lines(path: Path) -> list[str]:
 def test_every_link_layer_gives_the_same_segment(tmp_path: Path, link: str, writer: str) -> None:
     path = write(tmp_path / f"{link}.{writer}", [LINKS[link]()], WRITERS[writer])
     (seg,) = read_capture(path)
-    family, (src, dst) = ("ipv6", V6) if "ipv6" in link else ("ipv4", V4)
+    family, (src, dst) = ("ipv6", V6) if link in ("ethernet-ipv6", "raw-ipv6", "radiotap") \
+        else ("ipv4", V4)
     assert seg == Segment(time=seg.time, family=family, src=src, sport=40000, dst=dst,
                           dport=5000, flags=PSH | ACK, seq=1000, ack=2000, win=512, length=5,
                           index=1)

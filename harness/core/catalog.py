@@ -8,7 +8,8 @@ import re
 import tomllib
 from typing import Any
 
-from harness.core.calls import CALLS, Arg, CallSpec, Opens, Target, renamed_hint
+from harness.core.call_spec import Arg, CallSpec, Opens, Target, renamed_hint, value_problem
+from harness.core.calls import CALLS
 from harness.core.claims import ClaimError, parse_claims
 from harness.core.errors import UserError
 from harness.core.expect import EXPECT_KEYS, Expect
@@ -104,15 +105,9 @@ def _target(where: str, spec: CallSpec, on: Any, sockets: dict[str, str]) -> str
 
 def _argument(where: str, spec: CallSpec, arg: Arg, value: Any, sockets: dict[str, str]) -> None:
     """One argument's type, range and meaning."""
-    _check_type(where, arg.name, value, tuple(k for k in arg.kind if k is not bytes))
-    if arg.choices and value not in arg.choices:
-        raise _fail(where, f"{arg.name} must be one of {', '.join(arg.choices)}, not "
-                           f"{shown(value)}")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        low = -float("inf") if arg.low is None else arg.low
-        high = float("inf") if arg.high is None else arg.high
-        if not low <= value <= high:  # NaN is refused too
-            raise _fail(where, f"{spec.name} takes {_bounds(spec, arg)}")
+    problem = value_problem(spec, arg, value)
+    if problem:
+        raise _fail(where, problem)
     if arg.pattern:
         try:
             compile_pattern(value)
@@ -120,18 +115,6 @@ def _argument(where: str, spec: CallSpec, arg: Arg, value: Any, sockets: dict[st
             raise _fail(where, f"{spec.name} pattern: {exc}") from None
     if arg.names and value not in sockets:
         raise _fail(where, f"{spec.name}: no client socket named {shown(value)}")
-
-
-def _bounds(spec: CallSpec, arg: Arg) -> str:
-    """`onoff and linger from 0 to 2147483647`: the range, with the arguments that share it."""
-    names = [a.name for a in spec.args if (a.low, a.high, a.kind) == (arg.low, arg.high, arg.kind)]
-    upper = f" to {_number(arg.high)}" if arg.high is not None else " or more"
-    return f"{' and '.join(names)} from {_number(arg.low)}{upper}"
-
-
-def _number(value: float | None) -> str:
-    """2147483647, 0.5: a bound as a person writes it."""
-    return str(int(value)) if value is not None and value == int(value) else f"{value}"
 
 
 def _step(where: str, raw: dict[str, Any], sockets: dict[str, str]) -> Step:
@@ -157,13 +140,13 @@ def _step(where: str, raw: dict[str, Any], sockets: dict[str, str]) -> Step:
 
 def _name_sockets(where: str, spec: CallSpec, on: str, args: dict[str, Any],
                   sockets: dict[str, str]) -> None:
-    """Record the socket names a step makes (accept's connection, connect's own `as`)."""
-    if spec.opens is Opens.ACCEPTED:
-        sockets[args.get("as", "conn")] = sockets[on]
-    elif spec.opens is Opens.ITSELF and "as" in args:
-        if args["as"] in sockets:
-            raise _fail(where, f"a socket named {args['as']!r} exists already")
-        sockets[args["as"]] = sockets[on]
+    """Record the socket name a step gives (accept's connection, connect's own name)."""
+    name = spec.opened(args)
+    if name is None:
+        return
+    if spec.opens is Opens.ITSELF and name in sockets:
+        raise _fail(where, f"a socket named {name!r} exists already")
+    sockets[name] = sockets[on]
 
 
 def _steps(where: str, raw: Any, sockets: dict[str, str]) -> list[Step]:
@@ -264,20 +247,27 @@ def _toml(text: str, where: str) -> dict[str, Any]:
     except RecursionError:
         raise _fail(where, "not valid TOML for a scenario: arrays or tables nested too deep "
                            "to read") from None
+    except ValueError as exc:  # tomllib's int(): a number of more than 4,300 digits
+        raise _fail(where, f"not valid TOML for a scenario: {' '.join(str(exc).split())[:80]} "
+                           "(a number far too long to be one a scenario takes)") from None
 
 
 def _renamed_near(text: str, error: str) -> str:
-    """A hint when a TOML error sits where a call's renamed argument is written twice (the
-    old `on` of set_nonblocking clashes with the step's own `on`)."""
+    """A hint when tomllib refuses a key written twice and that key is a call's old argument
+    name (the old `on` of set_nonblocking clashes with the step's own `on`)."""
     found = re.search(r"at line (\d+)", error)
     if not found:
         return ""
+    lines = text.splitlines()
     line = int(found[1])
-    near = "\n".join(text.splitlines()[max(0, line - 4):line])
+    at = lines[line - 1] if 0 < line <= len(lines) else ""
+    inline = re.search(r"Duplicate inline table key '(\w+)'", error)
+    near = "\n".join(lines[max(0, line - 4):line])
     for spec in CALLS.values():
-        for old, _new in spec.renamed:
-            if f'"{spec.name}"' in near and re.search(rf"\b{old}\s*=.*\b{old}\s*=|^{old}\s*=",
-                                                     near, re.M):
+        for old, _new, _why in spec.renamed:
+            twice = (inline is not None and inline[1] == old) or (
+                "Cannot overwrite a value" in error and re.match(rf"\s*{old}\s*=", at))
+            if twice and f'"{spec.name}"' in near:
                 return f"; {renamed_hint(spec, old)}"
     return ""
 

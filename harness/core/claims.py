@@ -10,6 +10,7 @@ each condition contributes one line of evidence, so a reader sees why.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +24,16 @@ from harness.core.pattern import PatternError, compile_pattern
 from harness.core.values import FrozenMap
 from harness.core.vocabulary import SIDES, STATE_NAMES
 
-HOLDS, DOES_NOT_HOLD, UNDECIDED = "holds", "does not hold", "undecided"
+
+class Answer(enum.StrEnum):
+    """How a run answers a claim; the value is what results.json and REPORT.md say."""
+
+    HOLDS = "holds"
+    DOES_NOT_HOLD = "does not hold"
+    UNDECIDED = "undecided"
+
+
+HOLDS, DOES_NOT_HOLD, UNDECIDED = Answer.HOLDS, Answer.DOES_NOT_HOLD, Answer.UNDECIDED
 _STEP_REF = re.compile(r"^(?P<sock>[A-Za-z_][\w-]*)\.(?P<call>\w+)(?:#(?P<nth>[0-9]+))?$",
                        re.ASCII)
 _MAX_NTH = 100_000  # more steps than a scenario may have
@@ -60,7 +70,7 @@ class Claim:
     id: str
     text: str
     source: str
-    linux: str
+    linux: Answer
     when: tuple[Condition, ...]
 
 
@@ -88,7 +98,7 @@ def _claim(where: str, raw: Any, steps: Sequence[tuple[str, str]]) -> Claim:
         if not isinstance(raw.get(key), str) or not raw[key].strip():
             raise ClaimError(f"{where}: {key} is missing or empty")
     where = f"{where} ({raw['id']})"
-    if raw.get("linux") not in (HOLDS, DOES_NOT_HOLD):
+    if not isinstance(raw.get("linux"), str) or raw["linux"] not in (HOLDS, DOES_NOT_HOLD):
         raise ClaimError(f"{where}: linux must be \"{HOLDS}\" or \"{DOES_NOT_HOLD}\" "
                          "(what this kernel is expected to show)")
     when = raw.get("when")
@@ -97,7 +107,7 @@ def _claim(where: str, raw: Any, steps: Sequence[tuple[str, str]]) -> Claim:
     conditions = tuple(_condition(f"{where} observation {i}", item, steps)
                        for i, item in enumerate(when, 1))
     return Claim(id=raw["id"].strip(), text=" ".join(raw["text"].split()),
-                 source=raw["source"].strip(), linux=raw["linux"], when=conditions)
+                 source=raw["source"].strip(), linux=Answer(raw["linux"]), when=conditions)
 
 
 def _condition(where: str, raw: Any, steps: Sequence[tuple[str, str]]) -> Condition:
@@ -168,7 +178,7 @@ def _step_index(where: str, ref: str, steps: Sequence[tuple[str, str]]) -> int:
 
         close = difflib.get_close_matches(m["call"], list(CALLS), n=1)
         hint = f"; did you mean {m['sock']}.{close[0]}?" if close else ""
-        raise ClaimError(f"{where}: step {ref!r} names no call {m['call']!r}{hint}")
+        raise ClaimError(f"{where}: step {ref[:40]!r} names no call {m['call'][:30]!r}{hint}")
     nth_text = m["nth"] or "1"
     nth = int(nth_text) if len(nth_text) <= len(str(_MAX_NTH)) else _MAX_NTH + 1
     if not 1 <= nth <= _MAX_NTH:
@@ -176,6 +186,6 @@ def _step_index(where: str, ref: str, steps: Sequence[tuple[str, str]]) -> int:
                          f"name from 1, up to {_MAX_NTH:,}")
     found = [i for i, (sock, call) in enumerate(steps) if (sock, call) == (m["sock"], m["call"])]
     if len(found) < nth:
-        raise ClaimError(f"{where}: no step {ref!r} in this scenario "
-                         f"({len(found)} {m['sock']}.{m['call']} step(s))")
+        raise ClaimError(f"{where}: no step {ref[:40]!r} in this scenario "
+                         f"({len(found)} {m['sock'][:30]}.{m['call']} step(s))")
     return found[nth - 1]

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 
 from harness.core.errors import UserError
 from harness.core.notation import ACK, SYN, token
+from harness.core.vocabulary import Endpoint
 
 if TYPE_CHECKING:
     from harness.core.segment import Segment
 
 __all__ = ["Conversation", "StreamError", "pick", "split_conversations"]
 
-Endpoint = tuple[str, int]
 _Key = tuple[str, frozenset[Endpoint]]
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.core.calls import Moves, calls_that
-from harness.core.claims import DOES_NOT_HOLD, HOLDS, UNDECIDED, Claim, Condition
+from harness.core.claims import DOES_NOT_HOLD, HOLDS, UNDECIDED, Answer, Claim, Condition
 from harness.core.conversation import Conversation
 from harness.core.expect import EXPECT_KEYS, Expect, check_call
 from harness.core.notation import str_to_flags
@@ -26,7 +26,7 @@ class ClaimOutcome:
     """A claim judged on one run: holds, does not hold, or undecided (the run had an error)."""
 
     claim: Claim
-    verdict: str
+    verdict: Answer
     evidence: tuple[str, ...] = ()
 
     @property

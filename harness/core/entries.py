@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from harness.core.calls import REPORTED
 from harness.core.errors import UserError
 from harness.core.result import FinalState
 from harness.core.values import FrozenMap
@@ -19,7 +20,7 @@ from harness.core.verdict import CrossCheck
 
 T = TypeVar("T")
 _NUMBER = (int, float)
-_OPTIONAL_CALL_KEYS = ("signal", "ended_by", "queued", "unsent", "error")
+OPTIONAL_CALL_KEYS = (*REPORTED, "error")  # what a call says besides its return value
 
 
 class ResultsError(UserError, ValueError):
@@ -135,7 +136,7 @@ class CallEntry:
                    errno=take(raw, "errno", (str,), None, where),
                    elapsed=take(raw, "elapsed", _NUMBER, 0.0, where),
                    blocked=take(raw, "blocked", (bool,), False, where),
-                   extra=FrozenMap({k: raw[k] for k in _OPTIONAL_CALL_KEYS if k in raw}),
+                   extra=FrozenMap({k: raw[k] for k in OPTIONAL_CALL_KEYS if k in raw}),
                    t=take(raw, "t", _NUMBER, None, where),
                    text=take(raw, "text", (str,), call, where))
 

@@ -155,7 +155,7 @@ def _lex_braces(text: str, start: int) -> tuple[_Lexeme, int]:
             text,
             start,
         )
-    if max(len(low), len(high)) > len(str(MAX_COUNT)):  # a count too long to be one we take
+    if max(len(low.lstrip("0")), len(high.lstrip("0"))) > len(str(MAX_COUNT)):  # too long
         raise PatternError(f'"{{{shown}}}" is too large; counts must be at most {MAX_COUNT}',
                            text, start)
     n = int(low)

@@ -7,15 +7,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.core.calls import ADDRESS_ARGS, DEADLINE, WITHIN
+from harness.core.calls import ADDRESS_ARGS, DEADLINE, REPORTED, WITHIN
 from harness.core.segment import Segment
-from harness.core.values import FrozenMap
+from harness.core.values import FrozenMap, frozen
 from harness.core.vocabulary import CLOSED, Endpoint, state_endpoint
 
 # Arguments a call's text leaves out: the same for every call of a run, or bulky.
 _UNSHOWN = ("data", DEADLINE.name, WITHIN.name, *ADDRESS_ARGS)
-#: What a call's outcome may add to results.json beyond its return value.
-_EXTRAS = ("signal", "ended_by", "queued", "unsent")
 
 #: The phases of one run, in the order they happen. `exchange` is the scenario's own steps
 #: (with whatever waits the protocol needs); everything else is the harness's overhead.
@@ -41,8 +39,7 @@ class Call:
 
     def __post_init__(self) -> None:
         for name in ("args", "info"):
-            if not isinstance(getattr(self, name), FrozenMap):
-                object.__setattr__(self, name, FrozenMap(getattr(self, name)))
+            object.__setattr__(self, name, frozen(getattr(self, name)))
 
     def signature(self) -> str:
         """The call as written: `conn.recv(100)`, `client.set_linger(1, 0)`."""
@@ -75,7 +72,7 @@ class Call:
             "errno": self.errno,
             "elapsed": round(self.elapsed, 6),
             "blocked": self.blocked,
-            **{k: self.info[k] for k in _EXTRAS if k in self.info},
+            **{k: self.info[k] for k in REPORTED if k in self.info},
             **({"error": self.error} if self.error else {}),
         }
 

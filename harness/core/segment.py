@@ -1,12 +1,14 @@
 """TCP segments dissected from captured frames: link layer, IPv4 or IPv6, the TCP header.
 
 Standard library only. The layouts are those of RFC 791 (IPv4), RFC 8200 (IPv6 and its
-extension headers), RFC 9293 (TCP; the AE flag of RFC 9768 is bit 8 of the flags word) and
+extension headers), RFC 9293 (TCP; accurate ECN's AE flag is bit 8 of the flags word) and
 the link-layer headers tcpdump's LINKTYPE registry describes: Ethernet (with 802.1Q tags),
-Linux cooked captures v1 and v2, raw IP and BSD loopback. A frame that carries no whole TCP
-header (ARP, UDP, an ICMP error quoting TCP, a later IP fragment, a header cut by the snap
-length) is no segment. The payload length comes from the IP header, so neither Ethernet
-padding nor a short snap length changes it.
+Linux cooked captures v1 and v2, raw IP, BSD loopback, PPP (RFC 1661: with or without its
+address and control bytes, in HDLC-like framing, with a direction byte) and IEEE 802.11
+data frames with LLC/SNAP (bare, or behind a radiotap header). A frame that carries no whole
+TCP header (ARP, UDP, an ICMP error quoting TCP, a later IP fragment, an encrypted 802.11
+frame, a header cut by the snap length) is no segment. The payload length comes from the IP
+header, so neither Ethernet padding nor a short snap length changes it.
 """
 
 from __future__ import annotations
@@ -15,20 +17,28 @@ import socket
 import struct
 from dataclasses import dataclass
 
+from harness.core.vocabulary import Endpoint
+
 __all__ = ["LINKTYPES", "Segment", "linktype_name", "segment_from_frame"]
 
-Endpoint = tuple[str, int]
 
 LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_LOOP = 0, 1, 108
 LINKTYPE_SLL, LINKTYPE_SLL2 = 113, 276
 LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6 = 101, 228, 229
+LINKTYPE_PPP, LINKTYPE_PPP_HDLC, LINKTYPE_PPP_WITH_DIR = 9, 50, 204
+LINKTYPE_IEEE802_11, LINKTYPE_RADIOTAP = 105, 127
 #: The link types this module dissects, with their names in tcpdump's registry.
 LINKTYPES = {LINKTYPE_NULL: "NULL (BSD loopback)", LINKTYPE_ETHERNET: "ETHERNET",
              LINKTYPE_LOOP: "LOOP (OpenBSD loopback)", LINKTYPE_SLL: "LINUX_SLL",
              LINKTYPE_SLL2: "LINUX_SLL2", LINKTYPE_RAW: "RAW", 12: "RAW (OpenBSD)",
-             14: "RAW (BSD/OS)", LINKTYPE_IPV4: "IPV4", LINKTYPE_IPV6: "IPV6"}
+             14: "RAW (BSD/OS)", LINKTYPE_IPV4: "IPV4", LINKTYPE_IPV6: "IPV6",
+             LINKTYPE_PPP: "PPP", LINKTYPE_PPP_HDLC: "PPP_HDLC",
+             LINKTYPE_PPP_WITH_DIR: "PPP_WITH_DIR",
+             LINKTYPE_IEEE802_11: "IEEE802_11", LINKTYPE_RADIOTAP: "IEEE802_11_RADIOTAP"}
 
 _ETH_IPV4, _ETH_IPV6 = 0x0800, 0x86DD
+_PPP_IPV4, _PPP_IPV6 = 0x0021, 0x0057
+_SNAP = b"\xaa\xaa\x03\x00\x00\x00"  # LLC/SNAP with an Ethernet type after it
 _VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
 _AF_INET6 = (10, 24, 28, 30)  # Linux, NetBSD/OpenBSD, FreeBSD, macOS
 _IPPROTO_TCP = 6
@@ -105,6 +115,12 @@ def _network_offset(data: bytes, linktype: int) -> int | None:
         return _by_ethertype(data, 0, 20)
     if linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
         return _bsd_loopback(data, linktype)
+    if linktype in (LINKTYPE_PPP, LINKTYPE_PPP_HDLC, LINKTYPE_PPP_WITH_DIR):
+        return _ppp(data, 1 if linktype == LINKTYPE_PPP_WITH_DIR else 0)
+    if linktype == LINKTYPE_IEEE802_11:
+        return _wifi(data, 0)
+    if linktype == LINKTYPE_RADIOTAP:
+        return _wifi(data, struct.unpack_from("<H", data, 2)[0]) if len(data) >= 4 else None
     raise ValueError(f"link type {linktype} cannot be dissected")
 
 
@@ -135,6 +151,39 @@ def _bsd_loopback(data: bytes, linktype: int) -> int | None:
     orders = ("!",) if linktype == LINKTYPE_LOOP else ("<", ">")
     families = {struct.unpack_from(order + "I", data, 0)[0] for order in orders}
     return 4 if families & {2, *_AF_INET6} else None
+
+
+def _ppp(data: bytes, at: int) -> int | None:
+    """The IP header's offset after a PPP header: address and control (FF 03) if present,
+    then a protocol of two bytes, or one when compressed (an odd first byte)."""
+    if data[at:at + 2] == b"\xff\x03":
+        at += 2
+    if len(data) < at + 1:
+        return None
+    if data[at] & 1:
+        protocol, at = data[at], at + 1
+    elif len(data) >= at + 2:
+        protocol, at = struct.unpack_from("!H", data, at)[0], at + 2
+    else:
+        return None
+    return at if protocol in (_PPP_IPV4, _PPP_IPV6) else None
+
+
+def _wifi(data: bytes, at: int) -> int | None:
+    """The IP header's offset after an 802.11 data frame's header and its LLC/SNAP."""
+    if len(data) < at + 24:
+        return None
+    control, flags = data[at], data[at + 1]
+    if (control >> 2) & 0x3 != 2 or flags & 0x40:  # not a data frame, or encrypted
+        return None
+    header = 24 + (6 if flags & 0x03 == 0x03 else 0)
+    if control & 0x80:  # a QoS data frame: a QoS control field, and an HT control with Order
+        header += 2 + (4 if flags & 0x80 else 0)
+    snap = at + header
+    if data[snap:snap + 6] != _SNAP or len(data) < snap + 8:
+        return None
+    kind = struct.unpack_from("!H", data, snap + 6)[0]
+    return snap + 8 if kind in (_ETH_IPV4, _ETH_IPV6) else None
 
 
 def _ipv4(data: bytes, at: int) -> tuple[str, str, str, int, int] | None:

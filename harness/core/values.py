@@ -46,3 +46,13 @@ class FrozenMap(Mapping[str, Any]):
     def plain(self) -> dict[str, Any]:
         """A plain dict of the same items (for JSON)."""
         return dict(self._items)
+
+
+def frozen(value: Any) -> Any:
+    """A JSON-like value made immutable all the way down: mappings become FrozenMaps, lists
+    tuples."""
+    if isinstance(value, Mapping):
+        return FrozenMap({key: frozen(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(frozen(item) for item in value)
+    return value

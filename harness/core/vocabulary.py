@@ -3,6 +3,8 @@ addresses and ports, and how an endpoint is written."""
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 #: Address families a scenario runs on.
 FAMILIES = ("ipv4", "ipv6")
 #: The two peers of a run: the side that connects, and the side that listens.
@@ -17,10 +19,11 @@ LINK_SIDES = ("both", *SIDES)
 #: The port the server listens on in every run.
 SERVER_PORT = 5000
 #: Addresses on loopback, by family.
-LOOPBACK = {"ipv4": "127.0.0.1", "ipv6": "::1"}
+LOOPBACK = MappingProxyType({"ipv4": "127.0.0.1", "ipv6": "::1"})
 #: Addresses and prefix lengths of each end of the veth pair (documentation ranges).
-VETH = {"client": {"ipv4": ("192.0.2.1", 24), "ipv6": ("2001:db8::1", 64)},
-        "server": {"ipv4": ("192.0.2.2", 24), "ipv6": ("2001:db8::2", 64)}}
+VETH = MappingProxyType({
+    "client": MappingProxyType({"ipv4": ("192.0.2.1", 24), "ipv6": ("2001:db8::1", 64)}),
+    "server": MappingProxyType({"ipv4": ("192.0.2.2", 24), "ipv6": ("2001:db8::2", 64)})})
 
 #: TCP states as `ss` names them, indexed by the kernel's enum tcp_state (1 is ESTABLISHED).
 TCP_STATES = (

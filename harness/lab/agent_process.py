@@ -22,6 +22,8 @@ import sys
 import warnings
 from typing import IO
 
+from harness.core.errors import UsageError
+
 _AGENT_FD = 3  # where the namespace's descriptor sits in a forked child
 
 
@@ -91,7 +93,7 @@ def start_agent(netns_fd: int, how: str = "fork") -> ForkedAgent | subprocess.Po
     if how == "fork":
         return ForkedAgent(netns_fd)
     if how != "exec":
-        raise ValueError(f"unknown way to start a peer: {how!r} (fork or exec)")
+        raise UsageError(f"HARNESS_PEER_START={how}: peers start by fork or exec")
     return subprocess.Popen(
         [sys.executable, "-m", "harness.lab.child_peer_agent", "--netns-fd", str(netns_fd),
          "--parent", str(os.getpid())],

@@ -19,7 +19,7 @@ from harness.core.conversation import Conversation
 from harness.core.errors import UserError
 from harness.core.link import Link
 from harness.core.pattern import Match
-from harness.core.result import Call, CaptureCounts, FinalState, RunResult
+from harness.core.result import Call, CaptureCounts, FinalState, Phases, RunResult
 from harness.core.segment import Segment
 from harness.core.values import FrozenMap
 from harness.core.vocabulary import CLOSED, FAMILIES, SERVER_PORT, SIDES, endpoint_text
@@ -168,9 +168,17 @@ class Lab:
         """Assert that the first connection on the wire matches pattern (tcpdump notation)."""
         return self.wire.expect(pattern, within)
 
+    def explain(self, match: Match) -> str:
+        """A failed match with the tcpdump listing beside it, then the calls and the pcap."""
+        return self.wire.explain(match)
+
     def story(self) -> str:
         """The wire, the calls and the pcap path, as a failing test shows them."""
         return self.wire.story()
+
+    def wait_quiet(self, period: float = 0.2, within: float = 2.0) -> bool:
+        """Wait until no packet has been captured for period seconds (see Watch)."""
+        return self.wire.wait_quiet(period, within)
 
     def save_pcap(self) -> Path | None:
         """Write what was captured so far to the lab's pcap path, if it has one."""
@@ -235,6 +243,11 @@ class Lab:
         return FinalState(sock.state, sock.local, sock.remote, sock.recv_q, sock.send_q,
                           orphan=sock.inode == 0)
 
+    @property
+    def phases(self) -> Phases:
+        """Where the lab's time has gone so far, phase by phase."""
+        return self.stopwatch.phases()
+
     def close(self) -> None:
         """Kill the peers, stop the capture, drop the namespaces: newest first."""
         self._stack.close()
@@ -261,6 +274,10 @@ class Lab:
                      stdin: bool = False) -> Program:
         """Start a program of your own in the client's namespace (see spawn_server)."""
         return self.programs.spawn("client", argv, shell, stdin)
+
+    def listening(self, port: int = SERVER_PORT) -> bool:
+        """True when a socket in the server's namespace listens on port (any address)."""
+        return self.programs.listening(port)
 
     def wait_listening(self, port: int = SERVER_PORT, within: float = 5.0) -> None:
         """Wait until a socket in the server's namespace listens on port (see Programs)."""

@@ -21,17 +21,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from harness.core.calls import (
-    CALLS,
-    DEADLINE,
-    WITHIN,
-    CallSpec,
-    Opens,
-    Runner,
-    Target,
-    agent_args,
-    renamed_hint,
-)
+from harness.core.call_spec import CallSpec, Opens, Runner, Target, renamed_hint, value_problem
+from harness.core.calls import CALLS, DEADLINE, WITHIN, agent_args
 from harness.core.errors import LabError, UsageError
 from harness.core.result import Call
 from harness.lab.agent_process import default_start, start_agent
@@ -186,13 +177,13 @@ class SocketHandle:
 
     def perform(self, call: str, args: Mapping[str, Any]) -> Call | SocketHandle:
         """Make one call of the table, its arguments as a scenario writes them. A call that
-        opens a socket by name (accept) returns that socket's handle; the rest their Call."""
+        returns a socket of its own (accept) gives that socket's handle; the rest their Call."""
         spec = CALLS[call]
         if spec.runner is Runner.PROCESS:
             return self.process.end(self.name, call, int(args.get("code", 0)))
-        if spec.opens is Opens.ITSELF and args.get("as"):
-            return self.sibling(args["as"]).perform(call, {k: v for k, v in args.items()
-                                                           if k != "as"})
+        if spec.opens is Opens.ITSELF and spec.opened(args) and spec.names_by:
+            return self.sibling(spec.opened(args)).perform(
+                call, {k: v for k, v in args.items() if k != spec.names_by})
         sent = agent_args(spec, args)
         if "data" in sent:
             sent["data"] = base64.b64encode(sent["data"]).decode()
@@ -204,8 +195,8 @@ class SocketHandle:
             sent[WITHIN.name], timeout = within, within + spec.margin
         deadline = args.get(DEADLINE.name) if spec.blocking else None
         outcome = self.process.call(self.name, call, deadline=deadline, timeout=timeout, **sent)
-        if spec.opens is Opens.ACCEPTED:
-            made = self.sibling(sent["into"])
+        if spec.opens is Opens.RETURNED:
+            made = self.sibling(str(spec.opened(args)))
             made.accepted = outcome
             return made
         return outcome
@@ -216,25 +207,39 @@ def _python_name(name: str) -> str:
     return "name" if keyword.iskeyword(name) else name
 
 
-def _method(spec: CallSpec) -> Callable[..., Any]:
-    """The SocketHandle method for one call: the table's arguments as its parameters."""
-    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)]
+def _signature(spec: CallSpec) -> inspect.Signature:
+    """The table's arguments as parameters: in their order, those marked keyword by name."""
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     for arg in spec.args:
-        kind = (inspect.Parameter.KEYWORD_ONLY if arg.name in (DEADLINE.name, WITHIN.name)
+        kind = (inspect.Parameter.KEYWORD_ONLY if arg.keyword
                 else inspect.Parameter.POSITIONAL_OR_KEYWORD)
         default = inspect.Parameter.empty if arg.required else arg.default
         params.append(inspect.Parameter(_python_name(arg.name), kind, default=default))
-    signature = inspect.Signature(params)
+    return inspect.Signature(params)
+
+
+def _method(spec: CallSpec) -> Callable[..., Any]:
+    """The SocketHandle method for one call, checking what it is given as the loader checks
+    a scenario: a mistake is a UsageError that names the call and what it takes."""
+    signature = _signature(spec)
     names = {_python_name(arg.name): arg.name for arg in spec.args}
+    takes = str(signature).replace("(self, ", "(").replace("(self)", "()")
 
     def method(*given: Any, **keywords: Any) -> Any:
         for old in keywords:
             hint = renamed_hint(spec, old)
             if hint:
                 raise UsageError(hint)
-        bound = signature.bind(*given, **keywords)
+        try:
+            bound = signature.bind(*given, **keywords)
+        except TypeError as exc:
+            raise UsageError(f"{spec.name}{takes}: {exc}") from None
         self = bound.arguments.pop("self")
         args = {names[k]: v for k, v in bound.arguments.items() if v is not None}
+        for name, value in args.items():
+            problem = value_problem(spec, spec.arg(name), value)  # type: ignore[arg-type]
+            if problem:
+                raise UsageError(f"{spec.name}(): {problem}")
         return self.perform(spec.name, args)
 
     method.__name__ = method.__qualname__ = spec.name

@@ -262,7 +262,7 @@ class Program:
         return f"{describe_status(code)}{took}"
 
 
-class Programs:
+class Programs(Sequence[Program]):
     """The user's programs started in one lab, oldest first; the lab stops them as it closes.
 
     `ns_of(side)` is the namespace of a side, `sockets(side)` the TCP sockets sock_diag sees
@@ -274,6 +274,12 @@ class Programs:
                  on_close: Callable[[Callable[[], None]], None]) -> None:
         self._ns_of, self._server, self._sockets, self._on_close = ns_of, server, sockets, on_close
         self.started: list[Program] = []
+
+    def __getitem__(self, index: int) -> Program:  # type: ignore[override]
+        return self.started[index]
+
+    def __len__(self) -> int:
+        return len(self.started)
 
     def spawn(self, side: str, argv: str | Sequence[str], shell: bool = False,
               stdin: bool = False) -> Program:

@@ -21,7 +21,7 @@ import shlex
 import subprocess
 import sys
 
-from harness.core.errors import LabError
+from harness.core.errors import LabError, UsageError
 from harness.core.link import Link, LinkError
 from harness.core.vocabulary import LOOPBACK, SIDES, TOPOLOGIES, VETH
 from harness.lab.netns import Namespace
@@ -231,14 +231,14 @@ def make_topology(name: str, link: Link | None = None) -> Topology:
     """A fresh topology by name, its link impaired as told (veth only)."""
     if name == "loopback":
         if link is not None:
-            raise TopologyError("an impaired link needs two namespaces: use the veth topology")
+            raise UsageError("an impaired link needs two namespaces: use the veth topology")
         return Topology()
     if name == "veth":
         try:
             return VethTopology(link)
         except ImportError:
             raise TopologyError("pyroute2 is not installed: `make` installs it") from None
-    raise TopologyError(f"unknown topology {name!r}: use {' or '.join(TOPOLOGIES)}")
+    raise UsageError(f"unknown topology {name!r}: use {' or '.join(TOPOLOGIES)}")
 
 
 _netem: dict[str, bool] = {}

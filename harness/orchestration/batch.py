@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.core.errors import UsageError, one_line
 from harness.core.link import Link
 from harness.core.result import RunResult
 from harness.core.scenario import Scenario
@@ -40,9 +41,12 @@ class Planned:
     deadline: float = RUN_DEADLINE
 
     def run(self) -> Done:
-        """Run and judge it here, in this process."""
-        return run_and_judge(self.scenario, self.family, self.pcap, self.topology, self.link,
-                             self.deadline)
+        """Run and judge it here, in this process; whatever goes wrong is this run's error."""
+        try:
+            return run_and_judge(self.scenario, self.family, self.pcap, self.topology,
+                                 self.link, self.deadline)
+        except Exception as exc:  # a bug of ours, or a lab that broke in a way not foreseen
+            return self.lost(f"the run could not be made: {one_line(exc)}")
 
     def lost(self, why: str) -> Done:
         """The verdict of a run that never finished because its worker died."""
@@ -56,7 +60,7 @@ def execute(plan: Sequence[Planned], jobs: int = 1,
     """Run every planned run, jobs at a time; report(index, done) is called in plan order
     as soon as each run and all before it are done. The results come back in plan order."""
     if jobs < 1:
-        raise ValueError(f"jobs must be 1 or more, not {jobs}")
+        raise UsageError(f"jobs must be 1 or more, not {jobs}")
     ordered = _InOrder(len(plan), report)
     if jobs == 1 or len(plan) < 2:
         for index, planned in enumerate(plan):

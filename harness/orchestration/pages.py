@@ -36,9 +36,9 @@ def read_results(source: str) -> Results:
                  if isinstance(exc, json.JSONDecodeError) else f"byte {exc.start}")
         raise UsageError(f"{source}: not JSON ({where}); give the results.json that "
                          "`harness verify` writes") from None
-    except RecursionError:
-        raise UsageError(f"{source}: not a results.json (nested too deep to read); give the "
-                         "results.json that `harness verify` writes") from None
+    except (RecursionError, ValueError):  # too deep, or a number of 4,300 digits and more
+        raise UsageError(f"{source}: not a results.json (nested too deep or a number too long "
+                         "to read); give the results.json that `harness verify` writes") from None
     return Results.from_json(raw, source)
 
 

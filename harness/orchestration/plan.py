@@ -10,6 +10,7 @@ from harness.core.catalog import find, load_catalog, load_file
 from harness.core.errors import UsageError
 from harness.core.link import Link
 from harness.core.scenario import Scenario
+from harness.core.vocabulary import TOPOLOGIES
 from harness.orchestration.batch import Planned, default_jobs
 from harness.orchestration.files import writable_folder
 
@@ -33,7 +34,7 @@ def pcap_name(sc: Scenario, family: str, topology: str = "loopback") -> str:
 
 def wanted(topology: str) -> tuple[str, ...]:
     """The topologies an option names (`both` is each)."""
-    return ("loopback", "veth") if topology == "both" else (topology,)
+    return TOPOLOGIES if topology == "both" else (topology,)
 
 
 def make_plan(ids: Sequence[str], pcap_dir: str | None, family: str, topology: str,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
 from collections.abc import Callable
 from typing import Any
 
-from harness.core.calls import CALLS, WITHIN, Opens, Runner
+from harness.core.call_spec import Opens, Runner
+from harness.core.calls import CALLS, WITHIN
 from harness.core.errors import one_line
 from harness.core.link import Link
 from harness.core.result import Call, RunResult
@@ -35,11 +37,12 @@ class _Sockets:
         spec = CALLS[step.call]
         if spec.runner is Runner.LAB:
             return LAB_CALLS[step.call](self, step)
-        handle = self.by_name[step.on]
-        if spec.opens is Opens.ITSELF and "as" in step.args:
-            handle = self.by_name[step.args["as"]] = handle.sibling(step.args["as"])
-        outcome = handle.perform(step.call, {k: v for k, v in step.args.items() if k != "as"}
-                                 if spec.opens is Opens.ITSELF else step.args)
+        handle, args = self.by_name[step.on], dict(step.args)
+        name = spec.opened(args)
+        if spec.opens is Opens.ITSELF and name is not None and spec.names_by:
+            handle = self.by_name[name] = handle.sibling(name)
+            del args[spec.names_by]
+        outcome = handle.perform(step.call, args)
         if isinstance(outcome, SocketHandle):
             self.by_name[outcome.name] = outcome
             assert outcome.accepted is not None
@@ -137,9 +140,26 @@ def _run(scenario: Scenario, family: str, pcap_path: str | os.PathLike | None,
         return RunResult(scenario=scenario.id, family=family, topology=topology,
                          error=f"the lab could not be built: {one_line(exc)}"), None
     with lab:
-        result = _run_steps(lab, scenario, time.monotonic() + deadline, deadline)
+        try:
+            result = _run_steps(lab, scenario, time.monotonic() + deadline, deadline)
+        except Exception as exc:  # the lab failed after the steps: settling, draining, stopping
+            result = _broken(lab, scenario, exc)
         teardown = time.perf_counter()
     return _spent(result, "teardown", teardown), lab.unwritten
+
+
+def _broken(lab: Lab, scenario: Scenario, exc: Exception) -> RunResult:
+    """What a run whose lab failed after its steps still knows: its calls, what was captured
+    (written to its pcap when that can be done), and why it is an error."""
+    segments: tuple = ()
+    pcap = None
+    with contextlib.suppress(Exception):  # the capture may be what failed
+        segments = tuple(lab.segments())
+        pcap = lab.save_pcap()
+    return RunResult(scenario=scenario.id, family=lab.family, topology=lab.topology_name,
+                     segments=segments, calls=tuple(lab.calls), client=lab.client_address,
+                     server=lab.server_address, pcap=str(pcap) if pcap else None,
+                     error=f"the lab failed: {one_line(exc)}", phases=lab.stopwatch.phases())
 
 
 def _run_steps(lab: Lab, scenario: Scenario, end: float, deadline: float) -> RunResult:

@@ -53,7 +53,7 @@ def cross_check(done: Sequence[Finished], tool: str) -> list[Finished]:
     try:
         views = read_pcaps([done[i][1].pcap or "" for i in checked],
                            [connection_keys(done[i][1].segments) for i in checked])
-    except TsharkError as exc:
+    except (TsharkError, TsharkMissing) as exc:  # failed, or gone since it was found
         print(f"cross-check: {exc}")
         for i in checked:
             sc, result, verdict = done[i]

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from harness.core.calls import CALLS, Emits, Opens, Runner, emitting
+from harness.core.call_spec import Emits, Opens, Runner
+from harness.core.calls import CALLS, emitting
 from harness.core.conversation import Conversation, split_conversations
 from harness.core.notation import ACK, FIN, RST, SYN
 from harness.core.pattern import Match
@@ -26,10 +27,8 @@ BLOCKED = 0.005
 # A packet sent this long after a call returned is still that call's (capture timestamps come
 # from the receive path, a little after the send).
 _LATE = 0.002
-# How a setting reads in a call's text: SO_LINGER with its values on the calls that heed it;
-# O_NONBLOCK on every call of its socket. An accepted socket inherits its listener's linger.
-_LINGER, _NONBLOCK = "SO_LINGER", "O_NONBLOCK"
-_INHERITED = (_LINGER,)
+# The settings calls can make, in the table's order (harness.core.call_spec.Setting).
+_SETTINGS = tuple(spec.setting for spec in CALLS.values() if spec.setting is not None)
 # The words the comments are built from; harness.report.ladder reads a pcap's comments back by
 # them.
 PATTERN = "pattern: "
@@ -67,8 +66,8 @@ def outcome(call: Call) -> str:
 
 @dataclass
 class _Settings:
-    """The settings in force on each socket of a run, by `peer/socket`: for each setting (the
-    `context` of the call that made it) how it reads ("{1,0}"; "" for a flag)."""
+    """The settings in force on each socket of a run, by `peer/socket`: for each setting the
+    table of calls names (SO_LINGER, O_NONBLOCK) how it reads ("{1,0}"; "" for a flag)."""
 
     held: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -79,16 +78,18 @@ class _Settings:
             return ""
         mine = self.held.get(f"{call.peer}/{call.sock}", {})
         parts = []
-        if spec.heed_settings and spec.runner is Runner.PROCESS:
-            prefix = f"{call.peer}/"
-            held = [f"{settings[_LINGER]} on {key.removeprefix(prefix)}"
-                    for key, settings in sorted(self.held.items())
-                    if key.startswith(prefix) and _LINGER in settings]
-            parts += [f" with {_LINGER} {', '.join(held)}"] if held else []
-        elif spec.heed_settings and _LINGER in mine:
-            parts.append(f" with {_LINGER} {mine[_LINGER]}")
-        if _NONBLOCK in mine and spec.runner is not Runner.PROCESS:
-            parts.append(f" ({_NONBLOCK})")
+        for setting in _SETTINGS:
+            if setting.on_every_call:
+                if setting.name in mine and spec.runner is not Runner.PROCESS:
+                    parts.append(f" ({setting.name})")
+            elif spec.heed_settings and spec.runner is Runner.PROCESS:
+                prefix = f"{call.peer}/"
+                held = [f"{settings[setting.name]} on {key.removeprefix(prefix)}"
+                        for key, settings in sorted(self.held.items())
+                        if key.startswith(prefix) and setting.name in settings]
+                parts += [f" with {setting.name} {', '.join(held)}"] if held else []
+            elif spec.heed_settings and setting.name in mine:
+                parts.append(f" with {setting.name} {mine[setting.name]}")
         return "".join(parts)
 
     def after(self, call: Call) -> None:
@@ -96,18 +97,22 @@ class _Settings:
         spec = CALLS.get(call.call)
         if spec is None:
             return
-        key = f"{call.peer}/{call.sock}"
-        mine = self.held.setdefault(key, {})
-        if spec.context == _LINGER and call.ret == 0:
-            mine[_LINGER] = f"{{{int(call.args['onoff'])},{int(call.args['linger'])}}}"
-        elif spec.context == _NONBLOCK and call.ret == 0:
-            if call.args.get("enabled", True):
-                mine[_NONBLOCK] = ""
+        mine = self.held.setdefault(f"{call.peer}/{call.sock}", {})
+        if spec.setting is not None and call.ret == 0:
+            named = {a.name: call.args[a.agent_name] for a in spec.args
+                     if a.agent_name in call.args}
+            shown = spec.setting.shown(named)
+            if shown is None:
+                mine.pop(spec.setting.name, None)
             else:
-                mine.pop(_NONBLOCK, None)
-        elif spec.opens is Opens.ACCEPTED and "into" in call.args:
-            new = self.held.setdefault(f"{call.peer}/{call.args['into']}", {})
-            new.update({name: mine[name] for name in _INHERITED if name in mine})
+                mine[spec.setting.name] = shown
+        elif spec.opens is Opens.RETURNED and spec.names_by:
+            by = spec.arg(spec.names_by)
+            new_name = call.args.get(by.agent_name) if by else None
+            if new_name is not None:
+                new = self.held.setdefault(f"{call.peer}/{new_name}", {})
+                new.update({s.name: mine[s.name] for s in _SETTINGS
+                            if s.inherited and s.name in mine})
 
 
 def step_text(call: Call, context: str = "") -> str:

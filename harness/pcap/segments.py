@@ -27,8 +27,8 @@ def capture_segments(capture: CaptureFile, name: str) -> list[Segment]:
             raise CaptureFileError(
                 f"{name}: its packets have link type {linktype_name(linktype)}, which the "
                 "harness does not dissect (it reads Ethernet, Linux cooked SLL and SLL2, raw "
-                "IP and BSD loopback); convert it, e.g. `editcap -T ether`, or capture with "
-                "`tcpdump -i any`")
+                "IP, BSD loopback, PPP and 802.11); convert it, e.g. `editcap -T ether`, or "
+                "capture with `tcpdump -i any`")
     types = [interface.linktype for interface in capture.interfaces]
     return records_to_segments(capture.records, types)
 

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from harness.core.crosscheck import our_frames
 from harness.core.document import Results, RunEntry
-from harness.core.entries import CallEntry, ClaimEntry, MatchEntry, PacketEntry
+from harness.core.entries import (
+    OPTIONAL_CALL_KEYS,
+    CallEntry,
+    ClaimEntry,
+    MatchEntry,
+    PacketEntry,
+)
 from harness.core.notation import ACK, flags_to_str, token
 from harness.core.result import RunResult
 from harness.core.scenario import Scenario
@@ -61,8 +67,7 @@ def call_entries(result: RunResult) -> tuple[CallEntry, ...]:
     entries = []
     for call, text in zip(result.calls, step_texts(result.calls), strict=True):
         raw = call.to_json()
-        extra = {k: raw[k] for k in ("signal", "ended_by", "queued", "unsent", "error")
-                 if k in raw}
+        extra = {k: raw[k] for k in OPTIONAL_CALL_KEYS if k in raw}
         entries.append(CallEntry(
             peer=call.peer, call=call.call, sock=call.sock, args=FrozenMap(raw["args"]),
             ret=call.ret, errno=call.errno, elapsed=raw["elapsed"], blocked=call.blocked,

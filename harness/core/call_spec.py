@@ -1,0 +1,215 @@
+"""What an entry of the table of calls (harness.core.calls) says: the words the table is
+written in, and the checks and conversions every reader of the table shares."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+NUMBER = (int, float)
+
+
+class Target(enum.Enum):
+    """What a step's `on` names."""
+
+    SOCKET = "a socket of a peer"
+    SIDE = "a side (client or server)"
+    WIRE = "the wire"
+
+
+class Runner(enum.Enum):
+    """Who carries a call out."""
+
+    AGENT = "the peer agent, in a thread of its own"
+    PROCESS = "the peer process itself, which ends"
+    LAB = "the lab, watching the kernel or the capture"
+
+
+class Emits(enum.Enum):
+    """A kind of packet a call's own work can put on the wire."""
+
+    HANDSHAKE = "a SYN, or the handshake's ACK"
+    DATA = "a segment carrying data"
+    WINDOW = "an ACK that acknowledges nothing new (a window update)"
+    FIN = "a FIN"
+    RST = "an RST"
+
+
+class Moves(enum.Enum):
+    """Whether a call moves payload bytes, and which way."""
+
+    NOTHING = "nothing"
+    WRITES = "bytes written"
+    READS = "bytes read"
+
+
+class Opens(enum.Enum):
+    """How a call gives a new name to a socket (the argument CallSpec.names_by names it)."""
+
+    NOTHING = "no new socket"
+    ITSELF = "the socket the call makes is the one it names"
+    RETURNED = "the socket the call returns is the one it names"
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a call: its name in a scenario file, its types, and its bounds.
+
+    `agent` is the name the peer agent takes it by when that differs; `choices` the values
+    it (or, for a list, each item) may take; `items` the types of a list's items; `low`..
+    `high` the range of a number; `pattern` marks a pattern text, `names` the name of a
+    client socket made earlier; `shown` whether the step's text shows it; `keyword` that
+    Python callers must give it by name.
+    """
+
+    name: str
+    kind: tuple[type, ...]
+    required: bool = False
+    default: Any = None
+    agent: str | None = None
+    choices: tuple[str, ...] = ()
+    items: tuple[type, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    pattern: bool = False
+    names: bool = False
+    shown: bool = True
+    keyword: bool = False
+
+    @property
+    def agent_name(self) -> str:
+        """The name the peer agent takes this argument by."""
+        return self.agent or self.name
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A socket setting a successful call makes, as later calls' stories name it: `name`
+    (SO_LINGER), the arguments shown as its value (`{1,0}`), the flag argument whose false
+    clears it, whether it is named on every call of its socket or only on those that heed
+    settings, and whether an accepted socket inherits it from its listener."""
+
+    name: str
+    values: tuple[str, ...] = ()
+    flag: str | None = None
+    on_every_call: bool = False
+    inherited: bool = False
+
+    def shown(self, args: Mapping[str, Any]) -> str | None:
+        """How the setting reads after a call with args (`{1,0}`, "" for a flag that is set),
+        None when the call clears it."""
+        if self.flag is not None and not args.get(self.flag, True):
+            return None
+        return "{" + ",".join(str(args[v]) for v in self.values) + "}" if self.values else ""
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """One call: what it does, its arguments and how every part of the harness treats it.
+
+    `addressed` names what of the lab's address the agent needs (family, host, port);
+    `blocking` calls take a `deadline` past which they are reported as still blocked; a call
+    with a `within` waits for a condition and answers -1 when it does not come, `margin` is
+    how long past that the agent may take to answer; `names_by` is the argument that names
+    the socket a call opens; `setting` what a successful call sets on its socket, named on
+    later calls that `heed_settings`; `reports` the keys of what the call says besides its
+    return value, which results.json records; a `payload` call's `bytes` (a count of b"x",
+    or the bytes themselves) or `text` reach the agent as its `data`; `renamed` gives an
+    argument's old name, its new one and why it changed.
+    """
+
+    name: str
+    doc: str
+    args: tuple[Arg, ...] = ()
+    target: Target = Target.SOCKET
+    runner: Runner = Runner.AGENT
+    emits: frozenset[Emits] = frozenset()
+    moves: Moves = Moves.NOTHING
+    opens: Opens = Opens.NOTHING
+    names_by: str | None = None
+    addressed: tuple[str, ...] = ()
+    blocking: bool = False
+    margin: float = 0.0
+    setting: Setting | None = None
+    heed_settings: bool = False
+    reports: tuple[str, ...] = ()
+    payload: bool = False
+    renamed: tuple[tuple[str, str, str], ...] = ()
+
+    def arg(self, name: str) -> Arg | None:
+        """The argument called name, None if the call takes none of that name."""
+        return next((a for a in self.args if a.name == name), None)
+
+    @property
+    def arg_names(self) -> tuple[str, ...]:
+        """The names its arguments are written with."""
+        return tuple(a.name for a in self.args)
+
+    def opened(self, args: Mapping[str, Any]) -> str | None:
+        """The name of the socket a call with args opens, None if it opens none."""
+        if self.opens is Opens.NOTHING or self.names_by is None:
+            return None
+        by = self.arg(self.names_by)
+        return args.get(self.names_by, by.default if by else None)
+
+
+def renamed_hint(spec: CallSpec, old: str) -> str | None:
+    """What to write instead of an argument's old name, None if it never had one."""
+    for was, now, why in spec.renamed:
+        if was == old:
+            return f"{spec.name} takes {now} (its argument {was} was renamed: {why})"
+    return None
+
+
+def _number(value: float | None) -> str:
+    """2147483647, 0.5: a bound as a person writes it."""
+    return str(int(value)) if value is not None and value == int(value) else f"{value}"
+
+
+def bounds_text(spec: CallSpec, arg: Arg) -> str:
+    """`onoff and linger from 0 to 2147483647`: the range, with the arguments that share it."""
+    names = [a.name for a in spec.args if (a.low, a.high, a.kind) == (arg.low, arg.high, arg.kind)]
+    upper = f" to {_number(arg.high)}" if arg.high is not None else " or more"
+    return f"{' and '.join(names)} from {_number(arg.low)}{upper}"
+
+
+def _cut(value: Any, width: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _type_problem(name: str, value: Any, kinds: tuple[type, ...]) -> str | None:
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        return f"{name} must be a {'/'.join(k.__name__ for k in kinds)}, not {_cut(value)}"
+    return None
+
+
+def value_problem(spec: CallSpec, arg: Arg, value: Any) -> str | None:
+    """Why value cannot be arg of spec (its type, its choices, its range), None if it can."""
+    problem = _type_problem(arg.name, value, arg.kind)
+    if problem:
+        return problem
+    values = value if isinstance(value, list | tuple) and arg.items else [value]
+    for item in values:
+        if arg.items:
+            problem = _type_problem(f"each of {arg.name}", item, arg.items)
+            if problem:
+                return problem
+        if arg.choices and item not in arg.choices:
+            return f"{arg.name} must be one of {', '.join(arg.choices)}, not {_cut(item)}"
+        if isinstance(item, int | float) and not isinstance(item, bool):
+            low = -float("inf") if arg.low is None else arg.low
+            high = float("inf") if arg.high is None else arg.high
+            if not low <= item <= high:  # NaN is refused too
+                return f"{spec.name} takes {bounds_text(spec, arg)}"
+    return None
+
+
+def payload(args: Mapping[str, Any]) -> bytes:
+    """The bytes a send() writes: its `text`, its `bytes` as given, or that many b"x"."""
+    if args.get("text") is not None:
+        return str(args["text"]).encode()
+    count = args.get("bytes", 1)
+    return count if isinstance(count, bytes) else b"x" * int(count)
