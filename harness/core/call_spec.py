@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from harness.core.errors import quoted
+
 NUMBER = (int, float)
 
 
@@ -175,30 +177,26 @@ def bounds_text(spec: CallSpec, arg: Arg) -> str:
     return f"{' and '.join(names)} from {_number(arg.low)}{upper}"
 
 
-def _cut(value: Any, width: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _type_problem(name: str, value: Any, kinds: tuple[type, ...]) -> str | None:
+def type_problem(name: str, value: Any, kinds: tuple[type, ...]) -> str | None:
+    """Why value is not of kinds (a bool is no int), None if it is."""
     if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-        return f"{name} must be a {'/'.join(k.__name__ for k in kinds)}, not {_cut(value)}"
+        return f"{name} must be a {'/'.join(k.__name__ for k in kinds)}, not {quoted(value)}"
     return None
 
 
 def value_problem(spec: CallSpec, arg: Arg, value: Any) -> str | None:
     """Why value cannot be arg of spec (its type, its choices, its range), None if it can."""
-    problem = _type_problem(arg.name, value, arg.kind)
+    problem = type_problem(arg.name, value, arg.kind)
     if problem:
         return problem
     values = value if isinstance(value, list | tuple) and arg.items else [value]
     for item in values:
         if arg.items:
-            problem = _type_problem(f"each of {arg.name}", item, arg.items)
+            problem = type_problem(f"each of {arg.name}", item, arg.items)
             if problem:
                 return problem
         if arg.choices and item not in arg.choices:
-            return f"{arg.name} must be one of {', '.join(arg.choices)}, not {_cut(item)}"
+            return f"{arg.name} must be one of {', '.join(arg.choices)}, not {quoted(item)}"
         if isinstance(item, int | float) and not isinstance(item, bool):
             low = -float("inf") if arg.low is None else arg.low
             high = float("inf") if arg.high is None else arg.high

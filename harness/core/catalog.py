@@ -8,10 +8,18 @@ import re
 import tomllib
 from typing import Any
 
-from harness.core.call_spec import Arg, CallSpec, Opens, Target, renamed_hint, value_problem
+from harness.core.call_spec import (
+    Arg,
+    CallSpec,
+    Opens,
+    Target,
+    renamed_hint,
+    type_problem,
+    value_problem,
+)
 from harness.core.calls import CALLS
 from harness.core.claims import ClaimError, parse_claims
-from harness.core.errors import UserError
+from harness.core.errors import UserError, closest, quoted
 from harness.core.expect import EXPECT_KEYS, Expect
 from harness.core.link import Link
 from harness.core.pattern import PatternError, compile_pattern
@@ -36,23 +44,10 @@ def _fail(where: str, message: str) -> CatalogError:
     return CatalogError(f"{where}: {message}")
 
 
-def _close(word: str, words: list[str], count: int, cutoff: float = 0.6) -> list[str]:
-    """The words most like word (difflib's ratio), for a "did you mean" hint."""
-    import difflib  # only when there is a mistake to hint at
-
-    return difflib.get_close_matches(word, words, n=count, cutoff=cutoff)
-
-
-def shown(value: Any, width: int = 40) -> str:
-    """A value as a message quotes it, cut to width characters."""
-    text = repr(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def _check_type(where: str, key: str, value: Any, kinds: tuple[type, ...]) -> None:
-    names = "/".join(k.__name__ for k in kinds)
-    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-        raise _fail(where, f"{key} must be a {names}, not {shown(value)}")
+    problem = type_problem(key, value, kinds)
+    if problem:
+        raise _fail(where, problem)
 
 
 def _check_table(where: str, raw: Any, name: str, known: dict[str, tuple[type, ...]],
@@ -76,11 +71,11 @@ def _expect(where: str, raw: Any) -> Expect:
 def _known_call(where: str, call: Any) -> CallSpec:
     if not isinstance(call, str):
         raise _fail(where, f"call must name a call, as a string such as \"connect\", not "
-                           f"{shown(call)} (known: {', '.join(CALLS)})")
+                           f"{quoted(call)} (known: {', '.join(CALLS)})")
     if call not in CALLS:
-        close = _close(call, list(CALLS), 1)
+        close = closest(call, list(CALLS))
         hint = f"; did you mean {close[0]}?" if close else ""
-        raise _fail(where, f"unknown call {shown(call)}{hint} (known: {', '.join(CALLS)})")
+        raise _fail(where, f"unknown call {quoted(call)}{hint} (known: {', '.join(CALLS)})")
     return CALLS[call]
 
 
@@ -88,7 +83,7 @@ def _target(where: str, spec: CallSpec, on: Any, sockets: dict[str, str]) -> str
     """What the step acts on, checked against what its call runs on."""
     if spec.target is Target.SIDE:
         if on not in SIDES:
-            raise _fail(where, f"{spec.name} takes on = \"client\" or \"server\", not {shown(on)}")
+            raise _fail(where, f"{spec.name} takes on = \"client\" or \"server\", not {quoted(on)}")
         return on
     if spec.target is Target.WIRE:
         if on not in (None, "wire"):
@@ -97,9 +92,9 @@ def _target(where: str, spec: CallSpec, on: Any, sockets: dict[str, str]) -> str
         return "wire"
     if not isinstance(on, str):
         raise _fail(where, f"on must name a socket, as a string such as \"client\", not "
-                           f"{shown(on)} (known: {', '.join(sockets)})")
+                           f"{quoted(on)} (known: {', '.join(sockets)})")
     if on not in sockets:
-        raise _fail(where, f"no socket named {shown(on)} yet (known: {', '.join(sockets)})")
+        raise _fail(where, f"no socket named {quoted(on)} yet (known: {', '.join(sockets)})")
     return on
 
 
@@ -114,7 +109,7 @@ def _argument(where: str, spec: CallSpec, arg: Arg, value: Any, sockets: dict[st
         except PatternError as exc:
             raise _fail(where, f"{spec.name} pattern: {exc}") from None
     if arg.names and value not in sockets:
-        raise _fail(where, f"{spec.name}: no client socket named {shown(value)}")
+        raise _fail(where, f"{spec.name}: no client socket named {quoted(value)}")
 
 
 def _step(where: str, raw: dict[str, Any], sockets: dict[str, str]) -> Step:
@@ -200,7 +195,7 @@ def _states(where: str, raw: Any) -> tuple[FrozenMap, FrozenMap]:
                 raise _fail(where, f"states.{side} takes state and min_send_q (a whole number)")
             state, queued[side] = value.get("state"), minimum
         if not isinstance(state, str) or state not in STATE_NAMES:
-            raise _fail(where, f"states.{side}: unknown TCP state {shown(state)} "
+            raise _fail(where, f"states.{side}: unknown TCP state {quoted(state)} "
                                f"(known: {', '.join(STATE_NAMES)})")
         states[side] = state
     return FrozenMap(states), FrozenMap(queued)
@@ -235,7 +230,7 @@ def _names(where: str, data: dict[str, Any], key: str, known: tuple[str, ...]) -
     if (not isinstance(value, list) or not value
             or any(not isinstance(v, str) or v not in known for v in value)):
         raise _fail(where, f"{key} must be a list drawn from {', '.join(known)}, such as "
-                           f"{key} = [\"{known[0]}\"]; not {shown(value)}")
+                           f"{key} = [\"{known[0]}\"]; not {quoted(value)}")
     return tuple(value)
 
 
@@ -341,7 +336,7 @@ def find(scenarios: list[Scenario], ids: list[str]) -> list[Scenario]:
     by_id = {sc.id: sc for sc in scenarios}
     for wanted in ids:
         if wanted not in by_id:
-            close = _close(wanted, list(by_id), 3, cutoff=0.5)
+            close = closest(wanted, list(by_id), 3, cutoff=0.5)
             hint = f"did you mean {' or '.join(close)}?" if close else "no id is close to it"
             raise CatalogError(f"unknown scenario {wanted!r}; {hint} (`harness list` shows "
                                f"all {len(by_id)})")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.core.calls import CALLS
-from harness.core.errors import UserError
+from harness.core.errors import UserError, closest, quoted
 from harness.core.expect import EXPECT_KEYS
 from harness.core.notation import str_to_flags
 from harness.core.pattern import PatternError, compile_pattern
@@ -124,8 +124,7 @@ def _condition(where: str, raw: Any, steps: Sequence[tuple[str, str]]) -> Condit
         wanted = _KINDS[kind][key]
         kinds = wanted if isinstance(wanted, tuple) else (wanted,)
         if isinstance(value, bool) is not (bool in kinds) or not isinstance(value, kinds):
-            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:39] + "…"
-            raise ClaimError(f"{where}: {key} has the wrong type ({shown})")
+            raise ClaimError(f"{where}: {key} has the wrong type ({quoted(value)})")
     _check_condition(where, kind, raw, {sock for sock, _call in steps} | set(SIDES))
     index = _step_index(where, raw["step"], steps) if kind == "step" else None
     return Condition(kind=kind, spec=FrozenMap(raw), step=index)
@@ -174,9 +173,7 @@ def _step_index(where: str, ref: str, steps: Sequence[tuple[str, str]]) -> int:
         raise ClaimError(f"{where}: step {ref[:40]!r} should read socket.call, e.g. "
                          "\"conn.close\" (\"client.recv#2\" for the second)")
     if m["call"] not in CALLS:
-        import difflib  # only when there is a mistake to hint at
-
-        close = difflib.get_close_matches(m["call"], list(CALLS), n=1)
+        close = closest(m["call"], list(CALLS))
         hint = f"; did you mean {m['sock']}.{close[0]}?" if close else ""
         raise ClaimError(f"{where}: step {ref[:40]!r} names no call {m['call'][:30]!r}{hint}")
     nth_text = m["nth"] or "1"

@@ -30,6 +30,19 @@ class UsageError(UserError):
     """A mistake on the command line or in the options of a call."""
 
 
+def quoted(value: object, width: int = 40) -> str:
+    """A value as a message quotes it (its repr), cut to width characters."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def closest(word: str, words: list[str], count: int = 1, cutoff: float = 0.6) -> list[str]:
+    """The words most like word (difflib's ratio), for a "did you mean" hint."""
+    import difflib  # only when there is a mistake to hint at
+
+    return difflib.get_close_matches(word, words, n=count, cutoff=cutoff)
+
+
 def one_line(exc: BaseException) -> str:
     """An exception as the one line a run's ERROR reason or a message shows.
 

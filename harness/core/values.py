@@ -39,10 +39,6 @@ class FrozenMap(Mapping[str, Any]):
     def __reduce__(self) -> tuple[type, tuple[dict[str, Any]]]:
         return (FrozenMap, (dict(self._items),))
 
-    def merged(self, **changes: Any) -> FrozenMap:
-        """A new map with these keys set."""
-        return FrozenMap({**self._items, **changes})
-
     def plain(self) -> dict[str, Any]:
         """A plain dict of the same items (for JSON)."""
         return dict(self._items)

@@ -37,12 +37,11 @@ class _Sockets:
         spec = CALLS[step.call]
         if spec.runner is Runner.LAB:
             return LAB_CALLS[step.call](self, step)
-        handle, args = self.by_name[step.on], dict(step.args)
-        name = spec.opened(args)
-        if spec.opens is Opens.ITSELF and name is not None and spec.names_by:
-            handle = self.by_name[name] = handle.sibling(name)
-            del args[spec.names_by]
-        outcome = handle.perform(step.call, args)
+        handle = self.by_name[step.on]
+        name = spec.opened(step.args)
+        if spec.opens is Opens.ITSELF and name is not None:  # the call is made on that socket
+            self.by_name[name] = handle.sibling(name)
+        outcome = handle.perform(step.call, step.args)
         if isinstance(outcome, SocketHandle):
             self.by_name[outcome.name] = outcome
             assert outcome.accepted is not None

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.core.crosscheck import compare, connection_keys
+from harness.core.document import Results
 from harness.core.link import Link
 from harness.core.result import RunResult
 from harness.core.scenario import Scenario
@@ -22,7 +23,7 @@ from harness.orchestration.batch import Planned, execute
 from harness.orchestration.files import write_text
 from harness.orchestration.pages import render_pages
 from harness.orchestration.tshark import TsharkError, TsharkMissing, read_pcaps, tshark_version
-from harness.report.document import results, run_entry
+from harness.report.document import run_entry
 from harness.report.markdown import render_report
 from harness.report.terminal import render_run, summary_line
 
@@ -104,7 +105,7 @@ def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
         done = cross_check(done, tool)
     runs = [run_entry(sc, result, verdict, root) for sc, result, verdict in done]
     statuses = [verdict.status for _, _, verdict in done]
-    document = results(runs, platform.release())
+    document = Results(platform.release(), tuple(runs))
     if json_path:
         write_text(json_path, json.dumps(document.to_json(), indent=2) + "\n")
         print(f"results: {json_path}")

@@ -39,7 +39,3 @@ def records_to_segments(records: Iterable[Record], linktypes: list[int]) -> list
              for number, r in enumerate(records, start=1))
     return [seg for seg in found if seg is not None]
 
-
-def count_packets(path: str | os.PathLike[str]) -> int:
-    """How many packets (of any protocol) a pcap or pcapng file holds."""
-    return len(read_file(path).records)

@@ -4,11 +4,10 @@ from the scenario, what the run observed and its verdict."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 from harness.core.crosscheck import our_frames
-from harness.core.document import Results, RunEntry
+from harness.core.document import RunEntry
 from harness.core.entries import (
     OPTIONAL_CALL_KEYS,
     CallEntry,
@@ -103,7 +102,3 @@ def run_entry(scenario: Scenario, result: RunResult, verdict: Verdict, root: Pat
         story=tuple(render_run(scenario, result, verdict).splitlines()),
         reason=None if verdict.ok else "; ".join(verdict.reasons))
 
-
-def results(runs: Sequence[RunEntry], kernel: str) -> Results:
-    """The whole document."""
-    return Results(kernel=kernel, runs=tuple(runs))
