@@ -34,33 +34,44 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="harness", description="Prove on the wire what closing a TCP connection does.")
+    parser.add_argument("--version", action=_Version,
+                        help="print the harness's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("list", help="the scenarios, each with the claims it settles")
     run = sub.add_parser("run", help="run scenarios (all when no ID is given)")
-    run.add_argument("ids", nargs="*", metavar="ID")
+    run.add_argument("ids", nargs="*", metavar="ID",
+                     help="a catalog scenario's id (see `harness list`) or the path of a "
+                          "scenario file of your own (FILE.toml); all of the catalog when none")
     run.add_argument("--pcap-dir", default="pcaps", help="where pcapng files go (pcaps)")
     run.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
     run.add_argument("--report", metavar="FILE", help="write the Markdown report to FILE")
     run.add_argument("--family", choices=[*FAMILIES, "both"], default="both",
                      help="the address family to run on (default: both)")
     _link_options(run, "loopback")
+    _output_options(run)
     verify = sub.add_parser("verify", help="run the whole catalog into pcaps/: pcapng files, "
-                                           "results.json, REPORT.md (what `make verify` runs)")
-    verify.add_argument("--family", choices=[*FAMILIES, "both"], default="both")
+                                           "results.json, REPORT.md, index.html (what `make "
+                                           "verify` runs)")
+    verify.add_argument("--family", choices=[*FAMILIES, "both"], default="both",
+                        help="the address family to run on (default: both)")
     _link_options(verify, "both")
+    _output_options(verify)
     soak = sub.add_parser("soak", help="run the catalog N times and report any verdict that "
                                        "changed between rounds (flakes)")
-    soak.add_argument("ids", nargs="*", metavar="ID", help="scenarios (default: all)")
+    soak.add_argument("ids", nargs="*", metavar="ID",
+                      help="scenario ids or FILE.toml paths (default: all of the catalog)")
     soak.add_argument("--rounds", "-n", type=int, default=200, metavar="N",
                       help="how many times to run them (default: 200)")
-    soak.add_argument("--family", choices=[*FAMILIES, "both"], default="both")
+    soak.add_argument("--family", choices=[*FAMILIES, "both"], default="both",
+                      help="the address family to run on (default: both)")
     soak.add_argument("--pcap-dir", default="pcaps/soak",
                       help="where the pcaps of runs that did not pass go, one per round "
                            "(pcaps/soak), with soak.json")
     _link_options(soak, "both")
     show = sub.add_parser("show", help="list a pcap/pcapng the way `tcpdump -n -r` does")
-    show.add_argument("file")
-    show.add_argument("--stream", type=int, help="only this connection (0 is the first)")
+    show.add_argument("file", help="a pcap or pcapng file (gzipped or not)")
+    show.add_argument("--stream", type=int, metavar="N",
+                      help="only this connection, numbered from 0 as Wireshark's tcp.stream")
     show.add_argument("--ladder", action="store_true",
                       help="draw the connection as a ladder diagram, with the steps the "
                            "harness wrote into the pcapng")
@@ -70,9 +81,12 @@ def _parser() -> argparse.ArgumentParser:
                         help="the results to render (pcaps/results.json); the pages are "
                              "written beside it")
     check = sub.add_parser("check", help="match a capture against a pattern")
-    check.add_argument("file")
-    check.add_argument("--expect", required=True, metavar="PATTERN")
-    check.add_argument("--stream", type=int,
+    check.add_argument("file", help="a pcap or pcapng file (gzipped or not)")
+    check.add_argument("--expect", required=True, metavar="PATTERN",
+                       help="the pattern the connection must match, in tcpdump's flag "
+                            "notation, e.g. '>S <S. >. >F. <F. >.' (see the README's pattern "
+                            "language)")
+    check.add_argument("--stream", type=int, metavar="N",
                        help="the connection to check, numbered from 0 as Wireshark's "
                             "tcp.stream (needed when the capture holds more than one)")
     probe = sub.add_parser("probe", help="run your own server and client programs as the peers, "
@@ -117,6 +131,28 @@ def _link_options(parser: argparse.ArgumentParser, default: str) -> None:
                              f"capture kept (default: {RUN_DEADLINE:g})")
 
 
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="print every run's whole story (calls and packets on one clock, "
+                             "states, claims), not only of the runs that did not pass")
+    parser.add_argument("--junit", metavar="FILE",
+                        help="write JUnit XML to FILE: one testcase per run, the reasons as "
+                             "its failure, its claims as properties")
+
+
+class _Version(argparse.Action):
+    """`--version`: the harness's version (read from the package only when asked), then exit."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)  # type: ignore[arg-type]
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        from harness.core.version import described
+
+        print(described())
+        parser.exit()
+
+
 def _link(args: argparse.Namespace) -> Link | None:
     from harness.core.link import Link
 
@@ -144,13 +180,13 @@ def dispatch(args: argparse.Namespace) -> int:
 
         return cmd_run(args.ids, args.pcap_dir, args.json, args.family, args.report,
                        topology=args.topology, link=_link(args), jobs=args.jobs,
-                       deadline=args.deadline)
+                       deadline=args.deadline, verbose=args.verbose, junit_path=args.junit)
     if args.command == "verify":
         from harness.orchestration.verify import cmd_run
 
         return cmd_run([], "pcaps", "pcaps/results.json", args.family, require_tshark=True,
                        pages=True, topology=args.topology, link=_link(args), jobs=args.jobs,
-                       deadline=args.deadline)
+                       deadline=args.deadline, verbose=args.verbose, junit_path=args.junit)
     if args.command == "soak":
         from harness.orchestration.soak import cmd_soak
 

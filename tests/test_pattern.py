@@ -160,11 +160,15 @@ def test_match_must_cover_the_whole_capture() -> None:
     assert not pattern.match([]).ok
 
 
-def test_pattern_keeps_its_text_and_match_is_truthy() -> None:
+def test_pattern_keeps_its_text_and_a_match_has_no_truth_value() -> None:
+    """A failed Match still holds what was observed; `if match` once hid it (a failed match
+    was falsy, so the FAIL line said "(0 packets)")."""
     pattern = compile_pattern(">S <S.")
     assert pattern.text == ">S <S."
-    assert compile_pattern(">S <S.").match([">S", "<S."])
-    assert not compile_pattern(">S <S.").match([">S"])
+    assert compile_pattern(">S <S.").match([">S", "<S."]).ok
+    failed = compile_pattern(">S <S.").match([">S", "<R."])
+    assert not failed.ok and failed.observed == (">S", "<R.")
+    assert bool(failed) is True  # an object, not a verdict: ask .ok
 
 
 def test_observed_tokens_must_be_valid() -> None:

@@ -58,7 +58,12 @@ class RunEntry:
     claims: tuple[ClaimEntry, ...] = ()
     crosscheck: CrossCheck | None = None
     story: tuple[str, ...] = ()
-    reason: str | None = None
+    reason: str | None = None  # the reasons joined by "; " (the key results.json always had)
+    reasons: tuple[str, ...] = ()
+
+    def first_reason(self) -> str:
+        """The first reason the run did not pass ("" for a pass)."""
+        return self.reasons[0] if self.reasons else ""
 
     def to_json(self) -> dict[str, Any]:
         """The run as results.json writes it."""
@@ -77,6 +82,7 @@ class RunEntry:
             "story": list(self.story)}
         if self.reason is not None:
             entry["reason"] = self.reason
+            entry["reasons"] = list(self.reasons)
         return entry
 
     @classmethod
@@ -88,6 +94,8 @@ class RunEntry:
             raise ResultsError(f"{where}: id is missing; each run names its scenario")
         where = f"{where} ({run_id})"
         match = raw.get("match")
+        reason = take(raw, "reason", (str,), None, where)
+        reasons = strings(raw, "reasons", where) or ((reason,) if reason else ())
         return cls(
             id=run_id, family=take(raw, "family", (str,), "", where),
             topology=take(raw, "topology", (str,), "loopback", where),
@@ -108,7 +116,7 @@ class RunEntry:
             phases=_phases(raw.get("phases", {}), where),
             claims=each(raw, "claims", where, ClaimEntry.from_json),
             crosscheck=crosscheck(raw.get("crosscheck"), f"{where}: crosscheck"),
-            story=strings(raw, "story", where), reason=take(raw, "reason", (str,), None, where))
+            story=strings(raw, "story", where), reason=reason, reasons=reasons)
 
 
 def _states(raw: Any, where: str) -> FrozenMap:
@@ -133,16 +141,39 @@ def _phases(raw: Any, where: str) -> Phases:
                         for name in phases))
 
 
+#: The version of results.json's shape: raised when a key changes meaning or goes away
+#: (keys are only ever added within one version).
+SCHEMA = 1
+
+
 @dataclass(frozen=True)
 class Results:
-    """results.json: the kernel the runs were made on, and every run in plan order."""
+    """results.json: the kernel the runs were made on, the harness that made them, and every
+    run in plan order; its summary is made from the runs."""
 
     kernel: str
     runs: tuple[RunEntry, ...] = ()
+    harness: str = ""
+    schema: int = SCHEMA
+
+    def not_passed(self) -> tuple[RunEntry, ...]:
+        """The runs whose verdict is not a pass, in plan order."""
+        return tuple(run for run in self.runs if run.verdict != "pass")
+
+    def summary(self) -> dict[str, Any]:
+        """How many runs there were and how each came out; every run that did not pass with
+        its first reason."""
+        verdicts = [run.verdict for run in self.runs]
+        return {"runs": len(self.runs), "passed": verdicts.count("pass"),
+                "failed": verdicts.count("fail"), "errors": verdicts.count("error"),
+                "not_passed": [{"id": run.id, "family": run.family, "topology": run.topology,
+                                "verdict": run.verdict, "reason": run.first_reason()}
+                               for run in self.not_passed()]}
 
     def to_json(self) -> dict[str, Any]:
         """The whole document, as results.json writes it."""
-        return {"kernel": self.kernel, "runs": [run.to_json() for run in self.runs]}
+        return {"schema": self.schema, "harness": self.harness, "kernel": self.kernel,
+                "summary": self.summary(), "runs": [run.to_json() for run in self.runs]}
 
     @classmethod
     def from_json(cls, raw: Any, where: str = "results.json") -> Results:
@@ -150,7 +181,11 @@ class Results:
         if not isinstance(raw, Mapping) or not isinstance(raw.get("runs"), list):
             raise ResultsError(f"{where}: no list of runs in it; give the results.json that "
                                "`harness verify` writes")
+        schema = take(raw, "schema", (int,), SCHEMA, where)
+        if schema > SCHEMA:
+            raise ResultsError(f"{where}: schema {schema} is newer than this harness reads "
+                               f"({SCHEMA}); render it with the harness that wrote it")
         runs = tuple(RunEntry.from_json(run, f"{where}: run {i}")
                      for i, run in enumerate(raw["runs"], 1))
-        return cls(kernel=str(raw.get("kernel", "unknown")), runs=runs)
-
+        return cls(kernel=str(raw.get("kernel", "unknown")), runs=runs,
+                   harness=take(raw, "harness", (str,), "", where), schema=schema)

@@ -198,9 +198,6 @@ class Match:
     #: (0-based), along one accepting path, or one path through the prefix that matched.
     columns: tuple[int, ...] = ()
 
-    def __bool__(self) -> bool:
-        return self.ok
-
     def token_at(self, i: int) -> str | None:
         """The pattern token that consumed observed packet ``i``; None if none consumed it."""
         if not 0 <= i < len(self.columns):

@@ -35,6 +35,42 @@ CLOSED = "CLOSED"
 #: Every state a scenario may name.
 STATE_NAMES = (*TCP_STATES[1:], CLOSED)
 
+#: The states one connection's socket can move to next (RFC 9293's diagram, with Linux's
+#: CLOSE for a reset socket its process still holds, and NEW-SYN-RECV for a request not yet a
+#: socket). Any state but CLOSED can be reset to CLOSE or vanish; nothing follows CLOSED.
+_NEXT = MappingProxyType({
+    "LISTEN": ("SYN-RECV",), "NEW-SYN-RECV": ("SYN-RECV", "ESTABLISHED"),
+    "SYN-SENT": ("SYN-RECV", "ESTABLISHED"), "SYN-RECV": ("ESTABLISHED", "FIN-WAIT-1"),
+    "ESTABLISHED": ("FIN-WAIT-1", "CLOSE-WAIT"),
+    "FIN-WAIT-1": ("FIN-WAIT-2", "CLOSING", "TIME-WAIT"), "FIN-WAIT-2": ("TIME-WAIT",),
+    "CLOSING": ("TIME-WAIT",), "TIME-WAIT": (), "CLOSE-WAIT": ("LAST-ACK",), "LAST-ACK": (),
+    "CLOSE": (), CLOSED: ()})
+
+
+def _then(state: str) -> tuple[str, ...]:
+    if state == CLOSED:
+        return ()
+    return (*_NEXT[state], CLOSED) if state == "CLOSE" else (*_NEXT[state], "CLOSE", CLOSED)
+
+
+def _later(state: str) -> frozenset[str]:
+    """Every state that can follow state, at once or after others."""
+    seen: set[str] = set()
+    todo = [state]
+    while todo:
+        for after in _then(todo.pop()):
+            if after not in seen:
+                seen.add(after)
+                todo.append(after)
+    return frozenset(seen)
+
+
+#: For each state, every state the same socket can still reach from it: a side waited on for
+#: a state it can no longer reach is decided at once.
+LATER_STATES = MappingProxyType({state: _later(state) for state in STATE_NAMES})
+#: States in which a socket sends nothing unless a segment arrives (TIME-WAIT only answers).
+SILENT_STATES = frozenset({"TIME-WAIT", "CLOSE", CLOSED})
+
 #: Seconds a run may take, steps to teardown, unless told otherwise.
 RUN_DEADLINE = 60.0
 

@@ -17,12 +17,20 @@ from pathlib import Path
 
 from harness.core.conversation import Conversation
 from harness.core.errors import UserError
-from harness.core.link import Link
+from harness.core.link import Link, LinkError
 from harness.core.pattern import Match
 from harness.core.result import Call, CaptureCounts, FinalState, Phases, RunResult
 from harness.core.segment import Segment
 from harness.core.values import FrozenMap
-from harness.core.vocabulary import CLOSED, FAMILIES, SERVER_PORT, SIDES, endpoint_text
+from harness.core.vocabulary import (
+    CLOSED,
+    FAMILIES,
+    LATER_STATES,
+    SERVER_PORT,
+    SIDES,
+    SILENT_STATES,
+    endpoint_text,
+)
 from harness.lab import pcapfile
 from harness.lab.capture import Capture
 from harness.lab.peer import PeerProcess, SocketHandle
@@ -157,8 +165,9 @@ class Lab:
         return self.wire.observed()
 
     def wait_pattern(self, pattern: str, within: float = 2.0) -> Match:
-        """Wait until the capture matches pattern or within seconds pass; the last match."""
-        return self.wire.wait_pattern(pattern, within)
+        """Wait until the capture matches pattern, can no longer match it, or nothing more can
+        come (both sides silent and the wire quiet), at most within seconds; the last match."""
+        return self.wire.wait_pattern(pattern, within, self._nothing_more)
 
     def wait_wire(self, pattern: str, within: float = 5.0) -> None:
         """Wait until the packets so far begin with pattern; WaitTimeout names it otherwise."""
@@ -166,7 +175,7 @@ class Lab:
 
     def expect(self, pattern: str, within: float = 2.0) -> Match:
         """Assert that the first connection on the wire matches pattern (tcpdump notation)."""
-        return self.wire.expect(pattern, within)
+        return self.wire.expect(pattern, within, self._nothing_more)
 
     def explain(self, match: Match) -> str:
         """A failed match with the tcpdump listing beside it, then the calls and the pcap."""
@@ -179,6 +188,23 @@ class Lab:
     def wait_quiet(self, period: float = 0.2, within: float = 2.0) -> bool:
         """Wait until no packet has been captured for period seconds (see Watch)."""
         return self.wire.wait_quiet(period, within)
+
+    def _nothing_more(self) -> bool:
+        """True when no packet of the connection can still come: both sides in states that
+        send nothing unprompted, and the wire quiet for longer than a packet can be in flight."""
+        return (self.wire.quiet_for() >= self._in_flight
+                and all(self.state(side) in SILENT_STATES for side in SIDES))
+
+    @property
+    def _in_flight(self) -> float:
+        """Seconds a packet can be on its way to the capture: 50 ms on a plain link, plus a
+        round trip of the link's delay (1 s where the delay cannot be read)."""
+        if self.link is None or not self.link.netem:
+            return 0.05
+        try:
+            return 0.05 + 2 * self.link.emulated()[1]
+        except LinkError:
+            return 1.0
 
     def save_pcap(self) -> Path | None:
         """Write what was captured so far to the lab's pcap path, if it has one."""
@@ -197,17 +223,32 @@ class Lab:
 
     # -- the end of a run ----------------------------------------------------------------
     def settle(self, states: dict[str, str], within: float = 5.0) -> None:
-        """Wait until each side is in its expected final state; note it if one never gets there.
+        """Wait until each side is in its expected final state, both sides at once; note each
+        that never gets there, or that is in a state from which it never can (decided then).
 
         A TCP state change follows the packet that caused it, and the capture sees each packet
         before TCP does, so once the states are reached every packet that led there is queued
         in the capture socket.
         """
-        for side, state in states.items():
-            try:
-                self.wait_state(side, state, within)
-            except WaitTimeout as exc:
-                self.notes.append(str(exc))
+        pending = dict(states)
+
+        def settled() -> bool:
+            for side, want in list(pending.items()):
+                now = self.state(side)
+                if now != want and want in LATER_STATES[now]:
+                    continue
+                if now != want:
+                    self.notes.append(f"the {side} is in {now}, from which {want} cannot "
+                                      "follow: not waiting for it")
+                del pending[side]
+            return not pending
+
+        try:
+            wait_until(settled, within, "the final states")
+        except WaitTimeout:
+            self.notes += [f"timed out after {within:.2f} s waiting for: the {side} to reach "
+                           f"{want} (it is in {self.state(side)})"
+                           for side, want in pending.items()]
 
     def finish(self, write: bool = True) -> RunResult:
         """Stop the capture (draining it), read the final states, write the pcap (or, with

@@ -10,17 +10,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.core.version import PACKAGE, version
 from harness.pcap.model import Interface, Record, Section
 from harness.pcap.writer import write_pcapng
 
 
 def harness_version() -> str:
     """`tcp-close-harness 0.1.0 (scapy 2.8.0, Python 3.11.7)`, for the pcapng header."""
-    try:
-        mine = importlib.metadata.version("tcp-close-harness")
-    except importlib.metadata.PackageNotFoundError:
-        mine = "unknown version"
-    return (f"tcp-close-harness {mine} (scapy {importlib.metadata.version('scapy')}, "
+    return (f"{PACKAGE} {version()} (scapy {importlib.metadata.version('scapy')}, "
             f"Python {platform.python_version()})")
 
 

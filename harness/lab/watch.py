@@ -31,10 +31,12 @@ class Watch:
         self._segments: list[Segment] = []
         self._dissected = 0
         self._arrived = threading.Condition()
+        self._last = time.monotonic()
 
     def notify(self) -> None:
         """A packet arrived: wake whoever waits on the wire."""
         with self._arrived:
+            self._last = time.monotonic()
             self._arrived.notify_all()
 
     def segments(self) -> list[Segment]:
@@ -59,16 +61,29 @@ class Watch:
         conv = self.conversation()
         return conv.tokens() if conv else []
 
-    def wait_pattern(self, pattern: str, within: float = 2.0) -> Match:
-        """Wait until the capture matches pattern or within seconds pass; the last match."""
+    def wait_pattern(self, pattern: str, within: float = 2.0,
+                     finished: Callable[[], bool] | None = None) -> Match:
+        """Wait until the capture matches pattern, or can no longer match it (a packet that
+        does not fit: no later packet can mend that), or within seconds pass; the last match.
+
+        finished() says whether nothing more can come (the sockets gone quiet): asked while
+        the packets so far are a beginning of the pattern, it ends the wait early too.
+        """
         compiled = compile_pattern(pattern)
         with self._arrived:
             match = compiled.match(self.observed())
             end = time.monotonic() + within
-            while not match.ok and time.monotonic() < end:
-                self._arrived.wait(end - time.monotonic())
+            while not match.ok and match.failed_at is None:
+                left = end - time.monotonic()
+                if left <= 0 or (finished is not None and finished()):
+                    break
+                self._arrived.wait(left if finished is None else min(left, 0.01))
                 match = compiled.match(self.observed())
         return match
+
+    def quiet_for(self) -> float:
+        """Seconds since the last packet arrived (since the watch began, before any)."""
+        return time.monotonic() - self._last
 
     def wait_wire(self, pattern: str, within: float = 5.0) -> None:
         """Wait until the packets so far begin with pattern; WaitTimeout names it otherwise."""
@@ -86,9 +101,10 @@ class Watch:
                                       f"{' '.join(self.observed()) or 'nothing'})", within)
                 self._arrived.wait(left)
 
-    def expect(self, pattern: str, within: float = 2.0) -> Match:
+    def expect(self, pattern: str, within: float = 2.0,
+               finished: Callable[[], bool] | None = None) -> Match:
         """Assert that the first connection on the wire matches pattern (tcpdump notation)."""
-        match = self.wait_pattern(pattern, within)
+        match = self.wait_pattern(pattern, within, finished)
         if not match.ok:
             raise AssertionError(self.explain(match))
         return match

@@ -28,3 +28,11 @@ def write_text(path: str | Path, text: str) -> None:
     except OSError as exc:
         raise UsageError(f"{path}: cannot write it ({exc.strerror}); "
                          "choose a writable place") from None
+
+
+def writable_file(path: str, what: str) -> None:
+    """UsageError (one line) unless path can be written: its folder made and writable, and
+    path itself not a folder. Checked before anything runs."""
+    if Path(path).is_dir():
+        raise UsageError(f"{what} {path}: is a folder; give the file to write")
+    writable_folder(str(Path(path).parent), what)

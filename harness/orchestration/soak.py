@@ -61,7 +61,7 @@ def _round(plan: Sequence[Planned], jobs: int, folder: Path, number: int) -> dic
                  for p in plan]
         for planned, (result, verdict) in zip(moved, execute(moved, jobs), strict=True):
             key = f"{planned.scenario.id} {planned.family} {planned.topology}"
-            observed = " ".join(verdict.match.observed) if verdict.match else ""
+            observed = " ".join(verdict.match.observed) if verdict.match is not None else ""
             found[key] = Outcome(verdict.status.value, observed, "; ".join(verdict.reasons))
             if not verdict.ok and result.pcap:
                 kept = folder / f"{Path(result.pcap).stem}-round{number}.pcapng"

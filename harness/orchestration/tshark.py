@@ -2,12 +2,17 @@
 
 pcapng allows several sections in one file, so the files are concatenated into one
 temporary file and read by a single tshark; `frame.section_number` says which file each
-frame came from. One start (~0.15 s) serves a whole verify run instead of one per pcap.
+frame came from. One start (~0.15 s) serves many pcaps instead of one per pcap.
+
+tshark runs with a configuration folder of its own, empty (WIRESHARK_CONFIG_DIR), and the
+preferences the comparison rests on given on its command line: no profile of the user's (nor
+a HOME it may not read) can change what it dissects, or stop it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import subprocess
 import tempfile
@@ -32,12 +37,35 @@ class TsharkMissing(UserError):
     """tshark is not installed; the message says how to install it."""
 
 
-def tshark_version() -> str:
-    """`tshark 4.0.17`, or TsharkMissing when tshark is not installed."""
+#: The preferences our comparison assumes, whatever Wireshark's defaults become.
+PREFERENCES = ("tcp.relative_sequence_numbers:TRUE", "tcp.analyze_sequence_numbers:TRUE",
+               "tcp.calculate_timestamps:TRUE")
+
+
+def private_env(folder: str | Path) -> dict[str, str]:
+    """The environment tshark runs in: ours, with its configuration in folder (made empty)."""
+    config = Path(folder, "wireshark-config")
+    config.mkdir(exist_ok=True)
+    return {**os.environ, "WIRESHARK_CONFIG_DIR": str(config)}
+
+
+def tshark_command(*args: str) -> list[str]:
+    """tshark with the preferences we rely on, then args."""
+    return ["tshark", *(word for pref in PREFERENCES for word in ("-o", pref)), *args]
+
+
+def _require_tshark() -> None:
     if shutil.which("tshark") is None:
         raise TsharkMissing("tshark is not installed, so the cross-check cannot run: install "
                           "it (Debian: apt-get install tshark; `make` does it when run as root)")
-    out = subprocess.run(["tshark", "--version"], capture_output=True, text=True, check=False)
+
+
+def tshark_version() -> str:
+    """`tshark 4.0.17`, or TsharkMissing when tshark is not installed."""
+    _require_tshark()
+    with tempfile.TemporaryDirectory(prefix="harness-tshark-") as folder:
+        out = subprocess.run(["tshark", "--version"], capture_output=True, text=True,
+                             check=False, env=private_env(folder))
     first = out.stdout.splitlines()[0] if out.stdout else "tshark"
     return " ".join(first.split()[:3]).rstrip(".")
 
@@ -49,7 +77,7 @@ def read_pcaps(paths: Sequence[str | Path], connections: Sequence[set[tuple]] | 
     One tshark reads them all, unless `connections` (each file's four-tuples) shows two files
     sharing a connection: those go to separate tshark runs (see crosscheck.batches).
     """
-    tshark_version()
+    _require_tshark()
     views: list[list[WiresharkFrame]] = [[] for _ in paths]
     for group in batches(connections) if connections else [list(range(len(paths)))]:
         for index, frames in zip(group, _read_joined([paths[i] for i in group], timeout),
@@ -67,8 +95,9 @@ def _read_joined(paths: Sequence[str | Path], timeout: float) -> list[list[Wires
             for path in paths:
                 out.write(Path(path).read_bytes())
         try:
-            done = subprocess.run(["tshark", "-n", "-r", str(joined), *FIELDS_ARGS],
-                                  capture_output=True, text=True, timeout=timeout, check=False)
+            done = subprocess.run(tshark_command("-n", "-r", str(joined), *FIELDS_ARGS),
+                                  capture_output=True, text=True, timeout=timeout,
+                                  check=False, env=private_env(folder))
         except subprocess.TimeoutExpired:
             raise TsharkError(f"tshark did not finish reading the pcaps within {timeout:.0f} "
                               "s") from None

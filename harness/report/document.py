@@ -92,7 +92,7 @@ def run_entry(scenario: Scenario, result: RunResult, verdict: Verdict, root: Pat
         id=scenario.id, title=scenario.title, statement=scenario.statement,
         source=scenario.source, family=result.family, topology=result.topology,
         verdict=verdict.status.value, pattern=scenario.pattern,
-        observed=verdict.match.observed if verdict.match else (),
+        observed=verdict.match.observed if verdict.match is not None else (),
         pcap=_relative(result.pcap, root), calls=call_entries(result),
         client_address=endpoint_text(result.client) if result.client else None,
         server_address=endpoint_text(result.server) if result.server else None,
@@ -100,5 +100,6 @@ def run_entry(scenario: Scenario, result: RunResult, verdict: Verdict, root: Pat
         states=result.states, capture=result.capture, phases=result.phases, claims=claims,
         crosscheck=verdict.crosscheck,
         story=tuple(render_run(scenario, result, verdict).splitlines()),
-        reason=None if verdict.ok else "; ".join(verdict.reasons))
+        reason=None if verdict.ok else "; ".join(verdict.reasons),
+        reasons=() if verdict.ok else verdict.reasons)
 

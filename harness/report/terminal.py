@@ -56,32 +56,45 @@ def claim_lines(verdict: Verdict) -> list[str]:
 
 def verdict_line(scenario: Scenario, result: RunResult, verdict: Verdict) -> str:
     """`PASS  default-close  ipv4  >S <S. ... (13 packets)  server TIME-WAIT, client CLOSED`."""
-    tokens = " ".join(verdict.match.observed) if verdict.match else ""
-    count = len(verdict.match.observed) if verdict.match else 0
-    return (f"{verdict.status.label:<5} {scenario.id}  {result.family}  {tokens} "
-            f"({count} packets)  {states_text(result)}")
+    observed = verdict.match.observed if verdict.match is not None else ()
+    return (f"{verdict.status.label:<5} {scenario.id}  {result.family}  {' '.join(observed)} "
+            f"({len(observed)} packets)  {states_text(result)}")
 
 
-def render_run(scenario: Scenario, result: RunResult, verdict: Verdict) -> str:
-    """The whole story of one run, ending with its verdict line and any reasons."""
+def story_lines(scenario: Scenario, result: RunResult, verdict: Verdict) -> list[str]:
+    """What one run did, before its verdict: the calls and packets, final states, pcap, claims."""
     out = [f"== {scenario.id} ({result.family}, {result.topology}): {scenario.title}",
            f"   expect {scenario.pattern}", *_timeline(result, verdict),
            f"   final states: {states_text(result)}"]
     if result.pcap:
         out.append(f"   pcap: {result.pcap}")
-    out += claim_lines(verdict)
-    out.append(verdict_line(scenario, result, verdict))
-    out += [f"   - {reason}" for reason in verdict.reasons]
+    return out + claim_lines(verdict)
+
+
+def reason_lines(verdict: Verdict) -> list[str]:
+    """Why a run did not pass, one reason a line; the listing with the packet that broke the
+    pattern; what tshark read differently."""
+    out = [f"   - {reason}" for reason in verdict.reasons]
     if verdict.match is not None and not verdict.match.ok and verdict.conversation:
         lines = tcpdump_lines(list(verdict.conversation.segments))
         out += ["     " + line for line in verdict.match.explain(lines).splitlines()]
-    return "\n".join(out)
+    if verdict.crosscheck is not None and verdict.crosscheck.disagreements:
+        out += [f"     {verdict.crosscheck.by}: {line}"
+                for problem in verdict.crosscheck.disagreements
+                for line in problem.splitlines()]
+    return out
+
+
+def render_run(scenario: Scenario, result: RunResult, verdict: Verdict) -> str:
+    """The whole story of one run, ending with its verdict line and any reasons."""
+    return "\n".join([*story_lines(scenario, result, verdict),
+                      verdict_line(scenario, result, verdict), *reason_lines(verdict)])
 
 
 def summary_line(statuses: Sequence[str]) -> str:
-    """`3 passed, 0 failed` plus errors when there are any."""
+    """`3 passed, 0 failed`, plus `1 error` or `2 errors` when there are any."""
     passed = statuses.count(Status.PASS)
     failed = statuses.count(Status.FAIL)
     errors = statuses.count(Status.ERROR)
     line = f"{passed} passed, {failed} failed"
-    return line + (f", {errors} errors" if errors else "")
+    return line + (f", {errors} error{'s' * (errors != 1)}" if errors else "")

@@ -1,0 +1,157 @@
+"""The cross-check, run while the plan goes on: finished runs, taken in plan order and in
+batches, are read back by one tshark a batch (in a thread of its own), and each run is shown
+once its verdict has the check's say in it, so a run has one verdict line, never two.
+
+A batch (at most BATCH runs) is taken when BATCH runs wait, when the first has waited LINGER
+seconds, or at the end: a verify of 98 runs starts tshark about ten times, not 98 (one start costs ~0.15-0.3
+s), and a run's line appears at most about a second after the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from harness.core.crosscheck import compare, connection_keys
+from harness.core.verdict import CrossCheck
+from harness.orchestration.progress import Finished
+from harness.orchestration.tshark import TsharkError, TsharkMissing, read_pcaps, tshark_version
+
+BATCH = 12
+LINGER = 1.0
+
+
+def tshark_tool(required: bool) -> str | None:
+    """tshark's version for the cross-check; None (said on stdout) when it is missing and not
+    required, TsharkMissing when it is."""
+    try:
+        return tshark_version()
+    except TsharkMissing as exc:
+        if required:
+            raise
+        print(f"note: {exc}; runs are judged without it")
+        return None
+
+
+@dataclasses.dataclass
+class Tally:
+    """What the cross-check has done so far."""
+
+    tool: str
+    pcaps: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    batches: int = 0
+    disagree: int = 0
+    failures: list[str] = dataclasses.field(default_factory=list)
+
+    def line(self) -> str:
+        """`cross-check: TShark 4.0.17 read 98 pcaps (766 frames) in 9 batches, 1.20 s; ...`."""
+        if not self.pcaps and self.failures:
+            return f"cross-check: {self.failures[0]}"
+        text = (f"cross-check: {self.tool} read {self.pcaps} pcaps ({self.frames} frames) in "
+                f"{self.batches} batch{'es' * (self.batches != 1)}, {self.seconds:.2f} s; "
+                f"{self.pcaps - self.disagree} agree with our listing, {self.disagree} disagree")
+        return text + "".join(f"; failed: {why}" for why in self.failures)
+
+
+def cross_check(done: Sequence[Finished], tally: Tally) -> list[Finished]:
+    """The runs with their verdicts made anew by one tshark's reading of their pcaps (an
+    ERROR where the readings differ or tshark fails), each charged its share of the time in
+    its `cross-check` phase."""
+    checked = [i for i, (_, result, _) in enumerate(done) if result.pcap]  # no lab, no pcap
+    out = list(done)
+    if not checked:
+        return out
+    began = time.monotonic()
+    try:
+        views = read_pcaps([done[i][1].pcap or "" for i in checked],
+                           [connection_keys(done[i][1].segments) for i in checked])
+    except (TsharkError, TsharkMissing) as exc:  # failed, or gone since it was found
+        tally.failures.append(str(exc))
+        for i in checked:
+            sc, result, verdict = done[i]
+            out[i] = (sc, result, verdict.failed_to_check(str(exc)))
+        return out
+    spent = time.monotonic() - began
+    tally.batches += 1
+    tally.seconds += spent
+    for i, theirs in zip(checked, views, strict=True):
+        sc, result, verdict = done[i]
+        problems = tuple(compare(result.segments, theirs, sc.wireshark_warnings))
+        tally.pcaps += 1
+        tally.frames += len(theirs)
+        tally.disagree += bool(problems)
+        timed = dataclasses.replace(result, phases=result.phases.plus("cross-check",
+                                                                      spent / len(checked)))
+        out[i] = (sc, timed, verdict.cross_checked(CrossCheck(tally.tool, len(theirs),
+                                                              problems)))
+    return out
+
+
+class CheckedInOrder:
+    """Finished runs in, in plan order; each shown once checked (or at once, with no check)."""
+
+    def __init__(self, check: Callable[[Sequence[Finished]], list[Finished]] | None,
+                 show: Callable[[Finished], None]) -> None:
+        self._check = check
+        self._show = show
+        self._pending: list[Finished] = []
+        self._since = 0.0
+        self._closed = False
+        self._done: list[Finished] = []
+        self._failure: BaseException | None = None
+        self._wake = threading.Condition()
+        self._thread = None
+        if check is not None:
+            self._thread = threading.Thread(target=self._serve, name="harness-cross-check",
+                                            daemon=True)
+            self._thread.start()
+
+    def add(self, finished: Finished) -> None:
+        """The next run of the plan has finished."""
+        if self._check is None:
+            self._show(finished)
+            self._done.append(finished)
+            return
+        with self._wake:
+            if not self._pending:
+                self._since = time.monotonic()
+            self._pending.append(finished)
+            self._wake.notify()
+
+    def close(self) -> list[Finished]:
+        """Wait until every run added is checked and shown; all of them, in plan order."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join()
+        if self._failure is not None:
+            raise self._failure
+        return list(self._done)
+
+    def _serve(self) -> None:
+        try:
+            while (batch := self._next_batch()) is not None:
+                for finished in self._check(batch):  # type: ignore[misc]
+                    self._show(finished)
+                    self._done.append(finished)
+        except BaseException as exc:  # a bug of ours: raised again by close()
+            self._failure = exc
+
+    def _next_batch(self) -> list[Finished] | None:
+        """Wait for a batch to be due; None once closed with nothing left."""
+        with self._wake:
+            while True:
+                waited = time.monotonic() - self._since
+                if self._pending and (self._closed or len(self._pending) >= BATCH
+                                      or waited >= LINGER):
+                    batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+                    self._since = time.monotonic()
+                    return batch
+                if self._closed:
+                    return None
+                self._wake.wait(LINGER - waited if self._pending else None)
