@@ -209,6 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return dispatch(args)
     except HarnessError as exc:
         print(f"harness: {exc.what}{exc}", file=sys.stderr)
+    except BrokenPipeError:  # `harness list | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 141
     except KeyboardInterrupt:
         print("harness: interrupted; namespaces and peers are gone with the run",
               file=sys.stderr)

@@ -16,6 +16,7 @@ from scapy.utils import wrpcap
 
 from harness.cli import main
 from harness.core.listing import tcpdump_lines
+from harness.core.sources import SEEDS
 from harness.lab.privileges import missing_tool
 from harness.pcap import reader as segment_module
 from harness.pcap.segments import read_capture
@@ -397,7 +398,7 @@ def test_list_names_every_scenario_with_its_claims(capsys) -> None:
     for wanted in ("default-close", "linger-abort-server", "linger-abort-client"):
         assert wanted in out
     assert "claim nonblocking-linger-ewouldblock (Linux: does not hold)" in out
-    assert "source: seed 004_53594180dbf68f04.txt" in out
+    assert f"source: {SEEDS['004'].described()} (seed 004)" in out
 
 
 def test_run_without_privileges_says_what_is_missing(monkeypatch, capsys) -> None:

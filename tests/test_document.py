@@ -47,12 +47,24 @@ RUN: dict[str, Any] = {
                    "disagreements": ["frame count: ours 1, tshark 2"]},
     "story": ["== linger-abort-server (ipv6, veth): t"],
     "reason": "the peer process has ended; wire: the capture ended after 1 packet",
+    "reasons": ["the peer process has ended", "wire: the capture ended after 1 packet"],
 }
+SUMMARY = {"runs": 1, "passed": 0, "failed": 0, "errors": 1, "not_passed": [
+    {"id": "linger-abort-server", "family": "ipv6", "topology": "veth", "verdict": "error",
+     "reason": "the peer process has ended"}]}
 
 
 def test_every_key_a_run_may_have_reads_back_as_written() -> None:
-    document = {"kernel": "6.18.0", "runs": [RUN]}
+    document = {"schema": 1, "harness": "0.1.0", "kernel": "6.18.0", "summary": SUMMARY,
+                "runs": [RUN]}
     assert Results.from_json(document).to_json() == document
+
+
+def test_a_results_file_from_before_the_schema_reads_back_with_its_reasons() -> None:
+    old = {key: value for key, value in RUN.items() if key != "reasons"}
+    back = Results.from_json({"kernel": "6.18.0", "runs": [old]})
+    assert back.schema == 1 and back.harness == ""
+    assert back.runs[0].reasons == (RUN["reason"],)
 
 
 @pytest.mark.parametrize(("where", "value", "said"), [

@@ -24,6 +24,7 @@ from harness.core.expect import EXPECT_KEYS, Expect
 from harness.core.link import Link
 from harness.core.pattern import PatternError, compile_pattern
 from harness.core.scenario import Scenario, Step
+from harness.core.sources import UnknownSeed, expand_source
 from harness.core.values import FrozenMap
 from harness.core.vocabulary import FAMILIES, LINK_SIDES, SIDES, STATE_NAMES, TOPOLOGIES
 
@@ -224,6 +225,14 @@ def _text(where: str, data: dict[str, Any], key: str) -> str:
     return value.strip()
 
 
+def _source(where: str, data: dict[str, Any]) -> str:
+    """The scenario's source, each seed text it cites described (harness.core.sources)."""
+    try:
+        return expand_source(_text(where, data, "source"))
+    except UnknownSeed as exc:
+        raise _fail(where, str(exc)) from None
+
+
 def _names(where: str, data: dict[str, Any], key: str, known: tuple[str, ...]) -> tuple[str, ...]:
     """A list of names drawn from known (families, topologies); all of them when left out."""
     value = data.get(key, list(known))
@@ -296,7 +305,7 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
                            "Wireshark's expert messages the scenario provokes)")
     return Scenario(
         id=_text(where, data, "id"), title=_text(where, data, "title"),
-        statement=_text(where, data, "statement"), source=_text(where, data, "source"),
+        statement=_text(where, data, "statement"), source=_source(where, data),
         pattern=pattern, steps=steps, states=states, families=families,
         topologies=topologies, claims=claims, min_send_q=queued,
         wireshark_warnings=tuple(warnings), link=link, path=where,

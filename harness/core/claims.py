@@ -1,7 +1,7 @@
 """Claims from the literature, as a scenario file states them: read and checked here,
 decided on a run by harness.core.decide.
 
-A claim is a statement from a source text (a seed file, a man page, UNP, an RFC) together
+A claim is a statement from a source text (a seed text, a man page, UNP, an RFC) together
 with the observations that decide it. Each observation is a condition on the run: what a
 call returned, what the wire showed, which flags a side sent, a side's final state, how many
 bytes got through. The claim holds on this kernel when every condition is met; either way
@@ -21,6 +21,7 @@ from harness.core.errors import UserError, closest, quoted
 from harness.core.expect import EXPECT_KEYS
 from harness.core.notation import str_to_flags
 from harness.core.pattern import PatternError, compile_pattern
+from harness.core.sources import UnknownSeed, expand_source
 from harness.core.values import FrozenMap
 from harness.core.vocabulary import SIDES, STATE_NAMES
 
@@ -106,8 +107,12 @@ def _claim(where: str, raw: Any, steps: Sequence[tuple[str, str]]) -> Claim:
         raise ClaimError(f"{where}: when must be a non-empty list of observations")
     conditions = tuple(_condition(f"{where} observation {i}", item, steps)
                        for i, item in enumerate(when, 1))
-    return Claim(id=raw["id"].strip(), text=" ".join(raw["text"].split()),
-                 source=raw["source"].strip(), linux=Answer(raw["linux"]), when=conditions)
+    try:
+        source = expand_source(raw["source"].strip())
+    except UnknownSeed as exc:
+        raise ClaimError(f"{where}: {exc}") from None
+    return Claim(id=raw["id"].strip(), text=" ".join(raw["text"].split()), source=source,
+                 linux=Answer(raw["linux"]), when=conditions)
 
 
 def _condition(where: str, raw: Any, steps: Sequence[tuple[str, str]]) -> Condition:

@@ -3,8 +3,8 @@ batches, are read back by one tshark a batch (in a thread of its own), and each 
 once its verdict has the check's say in it, so a run has one verdict line, never two.
 
 A batch (at most BATCH runs) is taken when BATCH runs wait, when the first has waited LINGER
-seconds, or at the end: a verify of 98 runs starts tshark about ten times, not 98 (one start costs ~0.15-0.3
-s), and a run's line appears at most about a second after the run.
+seconds, or at the end: a verify of 98 runs starts tshark about ten times, not 98 (a start
+costs ~0.15-0.3 s), and a run's line appears at most about a second after the run.
 """
 
 from __future__ import annotations
