@@ -63,6 +63,40 @@ SCENARIO_FILES: dict[str, tuple[bytes, str]] = {
                                                   "= 1000, steps = [ { on = \"client\", call = "
                                                   "\"socket\" } ] } ] } ] },").encode(),
                                           "a scenario may have at most 10,000"),
+    # Names that would only have failed once the run was over, now refused before it starts.
+    "an errno name misspelt": (_edited('call = "connect", expect = { ret = 0 }',
+                                       'call = "connect", expect = { errno = "ECONNRESETT" }'
+                                       ).encode(),
+                               "errno = 'ECONNRESETT' is not an errno name; did you mean "
+                               "ECONNRESET"),
+    "a signal name misspelt": (_edited('call = "send", bytes = 100, expect = { ret = 100 }',
+                                       'call = "send", bytes = 100, expect = { signal = '
+                                       '"SIGPIP" }').encode(),
+                               "signal = 'SIGPIP' is not a signal name or \"none\"; did you "
+                               "mean SIGPIPE"),
+    "what ends a drain misspelt": (_edited('call = "recv", bytes = 100, expect = { ret = 0 }',
+                                           'call = "drain", expect = { ended_by = "EOFF" }'
+                                           ).encode(),
+                                   "ended_by = 'EOFF' is not \"EOF\" or an errno name; did "
+                                   "you mean EOF"),
+    "a claim's errno misspelt": (_edited(CLAIM_STEP, f'{CLAIM_STEP}, errno = "EPIPEE"').encode(),
+                                 "errno = 'EPIPEE' is not an errno name; did you mean EPIPE"),
+    "a state name misspelt": (_edited('server = "TIME-WAIT"', 'server = "TIME_WAIT"').encode(),
+                              "unknown TCP state 'TIME_WAIT'; did you mean TIME-WAIT?"),
+    "a wait for a misspelt state": (_edited("steps = [", 'steps = [\n  { on = "client", call = '
+                                                       '"wait_state", state = "ESTABLISHD" },'
+                                            ).encode(),
+                                    "not 'ESTABLISHD' (did you mean ESTABLISHED?)"),
+    "a step key misspelt": (_edited('call = "close", expect = { ret = 0, max_elapsed = 0.1 }',
+                                    'call = "close", expcet = { ret = 0 }').encode(),
+                            "close takes no argument 'expcet'; did you mean expect?"),
+    "an expectation misspelt": (_edited('call = "connect", expect = { ret = 0 }',
+                                        'call = "connect", expect = { rett = 0 }').encode(),
+                                "unknown expectation 'rett'; did you mean ret?"),
+    "a top-level key misspelt": (("patern = '>S'\n" + BASE).encode(),
+                                 "unknown key 'patern'; did you mean pattern?"),
+    "a claim's key misspelt": (_edited(CLAIM_STEP, f'{CLAIM_STEP}, rett = 0').encode(),
+                               "a step observation takes no 'rett'; did you mean ret?"),
 }
 
 # Quantifiers refused in every place a pattern is written.

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.core.errors import quoted
+from harness.core.errors import closest, quoted
 
 NUMBER = (int, float)
 
@@ -196,7 +196,10 @@ def value_problem(spec: CallSpec, arg: Arg, value: Any) -> str | None:
             if problem:
                 return problem
         if arg.choices and item not in arg.choices:
-            return f"{arg.name} must be one of {', '.join(arg.choices)}, not {quoted(item)}"
+            near = closest(item, list(arg.choices)) if isinstance(item, str) else []
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            return (f"{arg.name} must be one of {', '.join(arg.choices)}, not "
+                    f"{quoted(item)}{hint}")
         if isinstance(item, int | float) and not isinstance(item, bool):
             low = -float("inf") if arg.low is None else arg.low
             high = float("inf") if arg.high is None else arg.high

@@ -20,7 +20,7 @@ from harness.core.call_spec import (
 from harness.core.calls import CALLS
 from harness.core.claims import ClaimError, parse_claims
 from harness.core.errors import UserError, closest, quoted
-from harness.core.expect import EXPECT_KEYS, Expect
+from harness.core.expect import EXPECT_KEYS, Expect, named_value_problem
 from harness.core.link import Link
 from harness.core.pattern import PatternError, compile_pattern
 from harness.core.scenario import Scenario, Step
@@ -41,6 +41,10 @@ class CatalogError(UserError, ValueError):
     """A scenario file is not valid; the message names the file and the place."""
 
 
+#: The keys of a step that are not its call's arguments.
+STEP_KEYS = ("on", "call", "expect")
+
+
 def _fail(where: str, message: str) -> CatalogError:
     return CatalogError(f"{where}: {message}")
 
@@ -58,15 +62,25 @@ def _check_table(where: str, raw: Any, name: str, known: dict[str, tuple[type, .
         raise _fail(where, f"{name} must be a table such as {example}")
     for key, value in raw.items():
         if key not in known:
-            raise _fail(where, f"{unknown} {key!r} (known: {', '.join(known)})")
+            raise _fail(where, f"{unknown} {key!r}{_did_you_mean(key, known)} (known: "
+                               f"{', '.join(known)})")
         _check_type(where, f"{name}.{key}", value, known[key])
     return raw
 
 
+def _did_you_mean(word: str, words: Any) -> str:
+    near = closest(word, list(words))
+    return f"; did you mean {near[0]}?" if near else ""
+
+
 def _expect(where: str, raw: Any) -> Expect:
     kinds = {k: v if isinstance(v, tuple) else (v,) for k, v in EXPECT_KEYS.items()}
-    return Expect(**_check_table(where, raw, "expect", kinds, "{ ret = 0 }",
-                                 "unknown expectation"))
+    table = _check_table(where, raw, "expect", kinds, "{ ret = 0 }", "unknown expectation")
+    for key, value in table.items():
+        problem = named_value_problem(key, value)
+        if problem:
+            raise _fail(where, f"expect: {problem}")
+    return Expect(**table)
 
 
 def _known_call(where: str, call: Any) -> CallSpec:
@@ -116,7 +130,7 @@ def _argument(where: str, spec: CallSpec, arg: Arg, value: Any, sockets: dict[st
 def _step(where: str, raw: dict[str, Any], sockets: dict[str, str]) -> Step:
     spec = _known_call(where, raw.get("call"))
     on = _target(where, spec, raw.get("on"), sockets)
-    args = {k: v for k, v in raw.items() if k not in ("on", "call", "expect")}
+    args = {k: v for k, v in raw.items() if k not in STEP_KEYS}
     for key, value in args.items():
         arg = spec.arg(key)
         if arg is None:
@@ -124,7 +138,9 @@ def _step(where: str, raw: dict[str, Any], sockets: dict[str, str]) -> Step:
             if hint:
                 raise _fail(where, hint)
             known = ", ".join(spec.arg_names) or "none"
-            raise _fail(where, f"{spec.name} takes no argument {key!r} (it takes: {known})")
+            hint = _did_you_mean(key, (*spec.arg_names, *STEP_KEYS))
+            raise _fail(where, f"{spec.name} takes no argument {key!r}{hint} (it takes: "
+                               f"{known})")
         _argument(where, spec, arg, value, sockets)
     for arg in spec.args:
         if arg.required and arg.name not in args:
@@ -196,7 +212,8 @@ def _states(where: str, raw: Any) -> tuple[FrozenMap, FrozenMap]:
                 raise _fail(where, f"states.{side} takes state and min_send_q (a whole number)")
             state, queued[side] = value.get("state"), minimum
         if not isinstance(state, str) or state not in STATE_NAMES:
-            raise _fail(where, f"states.{side}: unknown TCP state {quoted(state)} "
+            hint = _did_you_mean(state, STATE_NAMES) if isinstance(state, str) else ""
+            raise _fail(where, f"states.{side}: unknown TCP state {quoted(state)}{hint} "
                                f"(known: {', '.join(STATE_NAMES)})")
         states[side] = state
     return FrozenMap(states), FrozenMap(queued)
@@ -281,7 +298,8 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
     data = _toml(text, where)
     for key in data:
         if key not in _KEYS:
-            raise _fail(where, f"unknown key {key!r} (known: {', '.join(sorted(_KEYS))})")
+            raise _fail(where, f"unknown key {key!r}{_did_you_mean(key, _KEYS)} (known: "
+                               f"{', '.join(sorted(_KEYS))})")
     pattern = _text(where, data, "pattern")
     try:
         compile_pattern(pattern)

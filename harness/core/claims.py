@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.core.calls import CALLS
 from harness.core.errors import UserError, closest, quoted
-from harness.core.expect import EXPECT_KEYS
+from harness.core.expect import EXPECT_KEYS, named_value_problem
 from harness.core.notation import str_to_flags
 from harness.core.pattern import PatternError, compile_pattern
 from harness.core.sources import UnknownSeed, expand_source
@@ -124,12 +124,17 @@ def _condition(where: str, raw: Any, steps: Sequence[tuple[str, str]]) -> Condit
         raise ClaimError(f"{where}: an observation starts with one of {', '.join(_KINDS)}")
     for key, value in raw.items():
         if key not in _KINDS[kind]:
-            raise ClaimError(f"{where}: a {kind} observation takes no {key!r} "
+            near = closest(key, list(_KINDS[kind]))
+            hint = f"; did you mean {near[0]}?" if near else ""
+            raise ClaimError(f"{where}: a {kind} observation takes no {key!r}{hint} "
                              f"(it takes: {', '.join(_KINDS[kind])})")
         wanted = _KINDS[kind][key]
         kinds = wanted if isinstance(wanted, tuple) else (wanted,)
         if isinstance(value, bool) is not (bool in kinds) or not isinstance(value, kinds):
             raise ClaimError(f"{where}: {key} has the wrong type ({quoted(value)})")
+        problem = named_value_problem(key, value) if kind == "step" else None
+        if problem:
+            raise ClaimError(f"{where}: {problem}")
     _check_condition(where, kind, raw, {sock for sock, _call in steps} | set(SIDES))
     index = _step_index(where, raw["step"], steps) if kind == "step" else None
     return Condition(kind=kind, spec=FrozenMap(raw), step=index)

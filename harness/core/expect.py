@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import signal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from harness.core.errors import closest, quoted
 
 if TYPE_CHECKING:
     from harness.core.result import Call
@@ -18,6 +22,32 @@ EXPECT_KEYS: dict[str, type | tuple[type, ...]] = {
     "ret": int, "errno": str, "max_elapsed": (int, float), "min_elapsed": (int, float),
     "elapsed": (int, float), "blocked": bool, "signal": str, "ended_by": str,
 }
+
+#: Every errno name Linux has (EWOULDBLOCK and EAGAIN both), as Python's errno module knows them.
+ERRNO_NAMES = tuple(sorted(name for name in dir(errno)
+                           if name.startswith("E") and name.isupper()
+                           and isinstance(getattr(errno, name), int)))
+#: Every signal's name (SIGPIPE, ...), as the signal module knows them.
+SIGNAL_NAMES = tuple(sig.name for sig in signal.Signals)
+#: The names a string-valued expectation may take, and how a message calls them.
+NAMED_VALUES: dict[str, tuple[tuple[str, ...], str]] = {
+    "errno": (ERRNO_NAMES, "an errno name"),
+    "signal": (("none", *SIGNAL_NAMES), "a signal name or \"none\""),
+    "ended_by": (("EOF", *ERRNO_NAMES), "\"EOF\" or an errno name"),
+}
+
+
+def named_value_problem(key: str, value: object) -> str | None:
+    """Why value cannot be the expectation key's (an errno, a signal, what ends a drain),
+    with the closest valid names; None if it can (or key takes no name)."""
+    if key not in NAMED_VALUES or not isinstance(value, str):
+        return None
+    names, what = NAMED_VALUES[key]
+    if value in names:
+        return None
+    near = closest(value, list(names), 3)
+    hint = f"; did you mean {' or '.join(near)}?" if near else ""
+    return f"{key} = {quoted(value)} is not {what}{hint}"
 
 
 @dataclass(frozen=True)

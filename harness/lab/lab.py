@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.core.conversation import Conversation
-from harness.core.errors import UserError
+from harness.core.errors import UsageError, UserError, closest, quoted
 from harness.core.link import Link, LinkError
 from harness.core.pattern import Match
 from harness.core.result import Call, CaptureCounts, FinalState, Phases, RunResult
@@ -29,6 +29,7 @@ from harness.core.vocabulary import (
     SERVER_PORT,
     SIDES,
     SILENT_STATES,
+    STATE_NAMES,
     endpoint_text,
 )
 from harness.lab import pcapfile
@@ -41,6 +42,16 @@ from harness.lab.topology import make_topology
 from harness.lab.waiting import WaitTimeout, wait_until
 from harness.lab.watch import Watch
 from harness.pcap.writer import write_pcapng
+
+
+def _check_state(side: str, state: str) -> None:
+    """UsageError (one line, with the closest names) unless side and state are valid."""
+    for value, names, what in ((side, SIDES, "side"), (state, STATE_NAMES, "TCP state")):
+        if value not in names:
+            near = closest(str(value), list(names))
+            hint = f"; did you mean {near[0]}?" if near else ""
+            raise UsageError(f"wait_state: unknown {what} {quoted(value)}{hint} (known: "
+                             f"{', '.join(names)})")
 
 
 def _signal_kill(*peers: PeerProcess) -> None:
@@ -147,6 +158,7 @@ class Lab:
     def wait_state(self, side: str, state: str, within: float = 5.0,
                    connection: str = "client") -> None:
         """Wait until one side of a connection reaches state; WaitTimeout names it otherwise."""
+        _check_state(side, state)
         which = "" if connection == "client" else f" (connection {connection})"
         wait_until(lambda: self.state(side, connection) == state, within,
                    f"the {side}{which} to reach {state}")
