@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 .PHONY: verify test lint system venv clean docker-verify bench soak
 
 verify: system venv
-	$(BIN)/harness verify --jobs $(JOBS)
+	$(BIN)/harness verify --jobs $(JOBS) --junit pcaps/junit-verify.xml
 
 test: system venv
 	$(BIN)/pytest -n auto $(PYTEST_ARGS)

@@ -15,6 +15,7 @@ from harness.report.ladder import (
     packet_label,
     render_text,
 )
+from harness.report.states import StateMark, marks_in, read_marks
 
 T0 = 1_700_000_000.0
 
@@ -133,3 +134,84 @@ def test_every_row_keeps_both_timelines_in_the_same_columns() -> None:
     lines = render_text(ladder_from_run(ENTRY)).splitlines()[3:-2]
     bars = {tuple(i for i, ch in enumerate(line) if ch == "|")[:2] for line in lines}
     assert len(bars) == 1, bars
+
+
+# ---------------------------------------------------------------- states on the lifelines
+
+ORPHAN = {"state": "FIN-WAIT-1", "local": "127.0.0.1:5000", "remote": "127.0.0.1:40000",
+          "send_q": 2985985, "orphan": True}
+WITH_STATES = {**ENTRY, "states": {"server": ORPHAN, "client": {"state": "CLOSED"}}}
+
+
+def test_a_runs_final_states_become_one_mark_per_side_client_first() -> None:
+    ladder = ladder_from_run(WITH_STATES)
+    assert ladder.states == [StateMark("client", "CLOSED"),
+                             StateMark("server", "FIN-WAIT-1",
+                                       detail="send_q 2985985, orphan")]
+    assert all(mark.final for mark in ladder.states)
+    assert not any(isinstance(row, StateMark) for row in ladder.rows())  # no time: no row
+    assert list(ladder.final_states()) == ["client", "server"]
+
+
+def test_a_side_whose_state_is_unknown_gets_no_mark() -> None:
+    assert ladder_from_run({**ENTRY, "states": {"server": ORPHAN}}).states == [
+        StateMark("server", "FIN-WAIT-1", detail="send_q 2985985, orphan")]
+    assert ladder_from_run(ENTRY).states == []
+
+
+def test_the_terminal_ladder_ends_each_lifeline_with_its_final_state() -> None:
+    lines = render_text(ladder_from_run(WITH_STATES)).splitlines()
+    assert lines[-3] == ("     final                        [CLOSED]  |"
+                         "                                          |  "
+                         "[FIN-WAIT-1 (send_q 2985985, orphan)]")
+    assert lines[-2:] == ["BROKE: packet 4 <R. does not fit", "verdict: FAIL"]
+    bars = {tuple(i for i, ch in enumerate(line) if ch == "|")[:2] for line in lines[3:-2]}
+    assert len(bars) == 1, bars
+    assert not any("final" in line for line in render_text(ladder_from_run(ENTRY)).splitlines())
+
+
+def test_a_state_entered_at_a_moment_is_a_row_after_the_packet_that_caused_it() -> None:
+    ladder = ladder_from_run(WITH_STATES)
+    ladder.states[:0] = [StateMark("server", "CLOSE", time=0.005),
+                         StateMark("client", "CLOSED", time=0.005)]
+    rows = ladder.rows()
+    reset = next(i for i, row in enumerate(rows) if isinstance(row, Arrow) and row.token == "<R.")
+    assert rows[reset + 1:reset + 3] == [StateMark("server", "CLOSE", time=0.005),
+                                         StateMark("client", "CLOSED", time=0.005)]
+    lines = render_text(ladder).splitlines()
+    at = next(i for i, line in enumerate(lines) if "R. seq 1" in line)
+    assert lines[at + 1] == ("  0.005000                                  |"
+                             "                                          |  [CLOSE]")
+    assert lines[at + 2] == ("  0.005000                        [CLOSED]  |"
+                             "                                          |")
+
+
+def test_the_final_states_text_reads_back_as_marks() -> None:
+    text = "client ESTABLISHED (recv_q 4096), server FIN-WAIT-1 (send_q 2985985, orphan)"
+    assert read_marks(text) == [StateMark("client", "ESTABLISHED", detail="recv_q 4096"),
+                                StateMark("server", "FIN-WAIT-1",
+                                          detail="send_q 2985985, orphan")]
+    assert read_marks("lab DONE, client CLOSED") == [StateMark("client", "CLOSED")]
+    assert marks_in(["scenario x", "   final states: client CLOSED, server TIME-WAIT"]) == [
+        StateMark("client", "CLOSED"), StateMark("server", "TIME-WAIT")]
+    assert marks_in(["scenario x", "verdict: PASS"]) == []
+
+
+def _capture_ladder(section: list[str]) -> Ladder:
+    segments = [_seg(1, 0.0, ">", "S", 1000, 0), _seg(2, 0.001, "<", "S.", 5000, 1001)]
+    return ladder_from_capture("x.pcapng", segments, {}, section=section)
+
+
+def test_a_capture_whose_section_lists_the_final_states_draws_them() -> None:
+    ladder = _capture_ladder(["scenario x", "pattern: >S <S.", "verdict: PASS",
+                              "final states: client CLOSED, server TIME-WAIT"])
+    assert ladder.states == [StateMark("client", "CLOSED"), StateMark("server", "TIME-WAIT")]
+    final = render_text(ladder).splitlines()[-2]
+    assert final.startswith("     final") and final.endswith("|  [TIME-WAIT]")
+    assert "[CLOSED]  |" in final
+
+
+def test_a_capture_without_final_states_draws_none() -> None:
+    ladder = _capture_ladder(["scenario x", "pattern: >S <S.", "verdict: PASS"])
+    assert ladder.states == []
+    assert render_text(ladder).splitlines()[-1] == "verdict: PASS"

@@ -123,3 +123,9 @@ def test_the_workflow_requires_capture_and_keeps_the_pcaps() -> None:
     assert uploads, "the workflow uploads no artifact"
     assert any(re.search(r"^\s*path:\s*pcaps/?\s*$", step, re.M) and "if: always()" in step
                for step in uploads), "the workflow does not upload pcaps/ with `if: always()`"
+
+
+def test_make_verify_writes_the_junit_xml_the_workflow_publishes() -> None:
+    recipe = re.search(r"^verify:.*\n((?:\t.*\n)+)", MAKEFILE, re.M)
+    assert recipe and "--junit pcaps/junit-verify.xml" in recipe.group(1)
+    assert "report_paths: pcaps/junit-verify.xml" in WORKFLOW

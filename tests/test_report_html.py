@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
+from html import escape as escape_html
 from html.parser import HTMLParser
 from typing import Any
 
 from harness.core.document import Results, RunEntry
-from harness.report import html, ladder, markdown
+from harness.report import claims as report_claims
+from harness.report import html, ladder
+from harness.report import runs as report_runs
 from harness.report.html import pcap_href
 from harness.report.ladder import Ladder
 from harness.report.ladder_svg import render_svg
@@ -21,12 +24,12 @@ def render_html(document: dict[str, Any], pcap_base: str = ".") -> str:
     return html.render_html(Results.from_json(document), pcap_base)
 
 
-def run_anchors(runs: list[dict[str, Any]]) -> list[str]:
-    return html.run_anchors([RunEntry.from_json(run) for run in runs])
+def run_keys(runs: list[dict[str, Any]]) -> list[str]:
+    return report_runs.run_keys([RunEntry.from_json(run) for run in runs])
 
 
 def claim_groups(runs: list[dict[str, Any]]) -> list:
-    return markdown.claim_groups([RunEntry.from_json(run) for run in runs])
+    return report_claims.claim_groups([RunEntry.from_json(run) for run in runs])
 
 
 def ladder_from_run(entry: dict[str, Any]) -> Ladder:
@@ -223,12 +226,12 @@ def test_the_page_parses_and_its_heading_names_the_kernel() -> None:
 def test_the_matrix_has_a_cell_per_run_with_its_verdict_linking_to_its_section() -> None:
     runs = results()["runs"]
     parsed = _parse(render_html(results()))
-    anchors = run_anchors(runs)
-    assert anchors == ["default-close-ipv4-loopback", "linger-abort-server-ipv6-loopback",
-                       "listener-close-resets-queue-ipv4-loopback"]
+    anchors = ["run-" + key for key in run_keys(runs)]
+    assert anchors == ["run-default-close-ipv4-loopback", "run-linger-abort-server-ipv6-loopback",
+                       "run-listener-close-resets-queue-ipv4-loopback"]
     sections = {a["id"] for a, _ in parsed.find("section")}
     for anchor, label in zip(anchors, ["PASS", "FAIL", "ERROR"], strict=True):
-        assert next(text for _, text in parsed.find("a", href=f"#{anchor}")) == label
+        assert label in [text for _, text in parsed.find("a", href=f"#{anchor}")]
         assert anchor in sections
     matrix = next(text for _, text in parsed.find("table", class_="matrix"))
     assert matrix.count("PASS") == 1 and matrix.count("FAIL") == 1
@@ -277,9 +280,9 @@ def test_each_run_section_has_its_facts_and_a_collapsed_story() -> None:
     page = render_html(results())
     parsed = _parse(page)
     section = next(text for a, text in parsed.find("section")
-                   if a["id"] == "linger-abort-server-ipv6-loopback")
+                   if a["id"] == "run-linger-abort-server-ipv6-loopback")
     assert "pattern>S <S. >. >P. <. <R." in section
-    assert f"FAIL: wire: {BREAK}" in section
+    assert f"FAILwire: {BREAK}" in section
     assert "disagrees" in section and "frame 6: <F. here, <R. in tshark" in section
     assert "A statement on two lines." in section and "sourceUNP §7.5" in section
     assert "<th>cross-check</th><td>TShark (Wireshark) 4.0.17 read 9 frames and agrees</td>" \
@@ -293,7 +296,7 @@ def test_each_run_section_has_its_facts_and_a_collapsed_story() -> None:
 def test_one_ladder_per_run_marked_with_its_anchor() -> None:
     page = render_html(results())
     svgs = _svgs(page)
-    assert [svg.get("data-run") for svg in svgs] == run_anchors(results()["runs"])
+    assert [svg.get("data-run") for svg in svgs] == run_keys(results()["runs"])
     assert all(svg.get("class") == "ladder" and svg.get("role") == "img" for svg in svgs)
     assert all(svg.get("aria-label") and svg.get("viewBox") for svg in svgs)
     assert page.count('class="ladder"') == 3
@@ -428,3 +431,133 @@ def test_a_claim_decided_on_two_topologies_names_each_run() -> None:
     page = render_html({"kernel": KERNEL, "runs": [passing_run(), veth]}, pcap_base="pcaps")
     assert '<a href="default-close-ipv4.pcapng">ipv4</a>' in page
     assert '<a href="default-close-ipv4-veth.pcapng">ipv4 veth</a>' in page
+
+
+# ---------------------------------------------------------------- what did not pass, first
+
+
+def test_the_runs_that_did_not_pass_come_first_each_linking_to_its_section() -> None:
+    page = render_html(results())
+    parsed = _parse(page)
+    headings = [text for _, text in parsed.find("h2")]
+    assert headings[:3] == ["Did not pass", "Runs", "Claims"]
+    assert page.index("Did not pass") < page.index('class="matrix"')
+    (listed,) = [text for _, text in parsed.find("ul", class_="not-passed")]
+    items = [text for _, text in parsed.find("li")
+             if text in listed and text.startswith(("FAIL", "ERROR"))]
+    assert items == [f"FAIL linger-abort-server — ipv6, loopback: wire: {BREAK}",
+                     "ERROR listener-close-resets-queue — ipv4, loopback: harness: the lab "
+                     "timed out"]
+    assert ('<li><a href="#run-linger-abort-server-ipv6-loopback"><span class="badge v-fail">'
+            "FAIL</span> <code>linger-abort-server</code> — ipv6, loopback</a>: ") in page
+    sections = {a["id"] for a, _ in parsed.find("section")}
+    hrefs = re.findall(r'href="#([^"]+)"', page.split('class="not-passed"')[1].split("</ul>")[0])
+    assert hrefs == ["run-linger-abort-server-ipv6-loopback",
+                     "run-listener-close-resets-queue-ipv4-loopback"]
+    assert set(hrefs) <= sections
+
+
+def test_when_every_run_passed_the_page_says_so_in_one_line() -> None:
+    second = passing_run() | {"family": "ipv6"}
+    parsed = _parse(render_html({"kernel": KERNEL, "runs": [passing_run(), second]}))
+    assert [text for _, text in parsed.find("p", class_="all-passed")] == ["All 2 runs passed."]
+    assert parsed.find("ul", class_="not-passed") == []
+
+
+def test_a_runs_reasons_are_a_list_and_the_top_gives_the_first() -> None:
+    failing = failing_run() | {"reasons": [f"wire: {BREAK}", "client: expected final state "
+                                           "CLOSED; the kernel reports TIME-WAIT"]}
+    page = render_html({"kernel": KERNEL, "runs": [failing]})
+    parsed = _parse(page)
+    assert len(parsed.find("div", class_="reason")) == 1
+    assert ('<div class="reason"><strong>FAIL</strong><ul>'
+            f"<li>wire: {escape_html(BREAK)}</li>"
+            "<li>client: expected final state CLOSED; the kernel reports TIME-WAIT</li>"
+            "</ul></div>") in page
+    (listed,) = [text for _, text in parsed.find("ul", class_="not-passed")]
+    assert listed.endswith(f": wire: {BREAK}") and "TIME-WAIT" not in listed
+
+
+def test_evidence_is_labelled_with_the_runs_it_came_from() -> None:
+    page = render_html(results())
+    assert ('<p class="evidence-runs">ipv4, loopback</p><ul><li>evidence for returns-at-once.'
+            "</li><li>no RST among 9 packets</li></ul>") in page
+    assert '<p class="evidence-runs">ipv6, loopback</p><ul><li>evidence for abort-resets.' in page
+
+
+def test_evidence_decided_differently_is_shown_for_each_run() -> None:
+    veth = passing_run() | {"topology": "veth", "claims": [
+        claim("returns-at-once", "does not hold", "close() returns at once.")]}
+    veth["claims"][0]["evidence"] = ["conn.close() = 0 (1.000 s)"]
+    parsed = _parse(render_html({"kernel": KERNEL, "runs": [passing_run(), veth]}))
+    cells = [text for _, text in parsed.find("td") if "evidence for returns-at-once" in text]
+    assert cells == ["ipv4, loopbackevidence for returns-at-once.no RST among 9 packets"
+                     "ipv4, vethconn.close() = 0 (1.000 s)"]
+
+
+def test_the_final_states_fact_gives_the_queues() -> None:
+    states = {"client": {"state": "CLOSED"},
+              "server": {"state": "FIN-WAIT-1", "local": "127.0.0.1:5000",
+                         "remote": "127.0.0.1:40000", "send_q": 2985985, "orphan": True}}
+    page = render_html({"kernel": KERNEL, "runs": [passing_run() | {"states": states}]})
+    assert ("<th>final states</th><td>client CLOSED, server FIN-WAIT-1 (send_q 2985985, "
+            "orphan)</td>") in page
+
+
+# ---------------------------------------------------------------- states on the lifelines
+
+
+def _lifelines(svg: ET.Element) -> dict[float, float]:
+    """x of each timeline -> where its lowest stretch ends."""
+    ends: dict[float, float] = {}
+    for line in svg.iter("line"):
+        if line.get("x1") == line.get("x2") and line.get("stroke-width") == "1.6":
+            x = float(line.get("x1"))
+            ends[x] = max(ends.get(x, 0.0), float(line.get("y2")))
+    return ends
+
+
+def test_each_sides_final_state_sits_at_the_foot_of_its_lifeline() -> None:
+    states = {"client": {"state": "CLOSED"},
+              "server": {"state": "FIN-WAIT-1", "local": "127.0.0.1:5000",
+                         "remote": "127.0.0.1:40000", "send_q": 2985985, "orphan": True}}
+    svg = _ladder_svg(passing_run() | {"states": states})
+    finals = _groups(svg, "state")
+    assert [g.get("class") for g in finals] == ["state final client", "state final server"]
+    assert [[_text(t) for t in g.iter("text")] for g in finals] == [
+        ["CLOSED"], ["FIN-WAIT-1", "send_q 2985985, orphan"]]
+    assert _text(finals[1].find("title")) == ("server: FIN-WAIT-1 (send_q 2985985, orphan), "
+                                              "the state sock_diag read when the run ended")
+    ends = _lifelines(svg)
+    assert len(ends) == 2
+    for group, x in zip(finals, sorted(ends), strict=True):
+        box = group.find("rect")
+        assert float(box.get("x")) + float(box.get("width")) / 2 == x  # centred on its line
+        assert float(box.get("y")) == ends[x]  # where the line ends
+        assert float(box.get("y")) + float(box.get("height")) < float(svg.get("height"))
+    arrows_end = max(float(line.get("y2")) for g in _groups(svg, "arrow")
+                     for line in g.iter("line"))
+    assert all(float(g.find("rect").get("y")) > arrows_end for g in finals)
+    assert "final" in [_text(t) for t in svg.iter("text")]
+
+
+def test_a_run_without_states_draws_no_state_boxes() -> None:
+    with_states = _ladder_svg(passing_run())
+    without = _ladder_svg(passing_run() | {"states": {}})
+    assert _groups(without, "state") == [] and len(_groups(with_states, "state")) == 2
+    assert float(without.get("height")) < float(with_states.get("height"))
+
+
+def test_a_state_entered_at_a_moment_is_a_box_on_its_lifeline_at_that_row() -> None:
+    from harness.report.states import StateMark
+
+    model = ladder_from_run(passing_run())
+    model.states.append(StateMark(side="server", state="FIN-WAIT-1", time=0.00495))
+    svg = ET.fromstring(render_svg(model, uid="run"))
+    (entered,) = [g for g in _groups(svg, "state") if "entered" in g.get("class")]
+    assert entered.get("class") == "state entered server"
+    assert _text(entered.find("title")) == ("server: FIN-WAIT-1, the state entered at "
+                                            "0.004950 s")
+    times = [_text(t) for t in svg.iter("text") if t.get("class") == "mono"
+             and _text(t).startswith("0.00")]
+    assert times.index("0.004950") == times.index("0.004900") + 1  # right after the FIN

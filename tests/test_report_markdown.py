@@ -151,10 +151,10 @@ def test_a_run_without_a_pcap_shows_its_family_unlinked() -> None:
     assert _cells(_rows(runs)[0])[4] == "ipv4"
 
 
-def test_the_scenario_section_links_the_pcap_relative_to_base() -> None:
+def test_the_runs_subsection_links_the_pcap_relative_to_base() -> None:
     report = render_report([_run()], KERNEL, base="out/report")
-    assert ("ipv4, loopback ([pcap](../../pcaps/run/default-close-ipv4.pcapng)): "
-            "`>S <S. >. <F. >. >F. <.`") in report.splitlines()
+    assert ("Observed: `>S <S. >. <F. >. >F. <.` "
+            "([pcap](../../pcaps/run/default-close-ipv4.pcapng))") in report.splitlines()
 
 
 def test_a_pipe_in_a_claims_text_is_escaped_so_the_row_keeps_five_cells() -> None:
@@ -165,10 +165,10 @@ def test_a_pipe_in_a_claims_text_is_escaped_so_the_row_keeps_five_cells() -> Non
     assert len(_cells(row)) == 5
 
 
-def test_the_evidence_cell_joins_the_first_runs_evidence_lines() -> None:
+def test_the_evidence_cell_joins_the_first_runs_evidence_lines_after_its_run() -> None:
     claim = _claim(evidence=("conn.close() = 0 (0.000 s)", "no RST among 7 packets"))
     row = _rows([_run(claims=(claim,))])[0]
-    assert _cells(row)[3] == "conn.close() = 0 (0.000 s); no RST among 7 packets"
+    assert _cells(row)[3] == "*ipv4, loopback*: conn.close() = 0 (0.000 s); no RST among 7 packets"
 
 
 def test_each_scenario_gets_one_section_naming_every_runs_verdict() -> None:
@@ -198,20 +198,21 @@ def test_a_passing_second_runs_story_is_left_out() -> None:
 
 def test_a_failing_second_runs_reason_and_story_appear() -> None:
     report = render_report([_run(), _run(family="ipv6", verdict="fail")], KERNEL)
-    assert "**FAIL**: wire: default-close went wrong on ipv6" in report.splitlines()
+    assert "**FAIL**:\n\n- wire: default-close went wrong on ipv6\n" in report
     assert "```\n== default-close (ipv6, loopback): story\nFAIL default-close\n```" in report
 
 
 def test_an_errored_runs_reason_is_labelled_error() -> None:
     report = render_report([_run(verdict="error")], KERNEL)
-    assert "**ERROR**: wire: default-close went wrong on ipv4" in report.splitlines()
+    assert "**ERROR**:\n\n- wire: default-close went wrong on ipv4\n" in report
 
 
 def test_the_claims_section_comes_before_the_scenarios() -> None:
     lines = render_report([_run(claims=(_claim(),))], KERNEL).splitlines()
     claims, scenarios = lines.index("## Claims"), lines.index("## Scenarios")
     assert claims < scenarios
-    assert lines[claims + 2].startswith("| claim | source |")
+    assert lines[claims + 2].startswith("Each claim below is a statement from the literature")
+    assert lines[claims + 4].startswith("| claim | source |")
 
 
 def test_runs_on_another_topology_are_labelled_with_it() -> None:
@@ -223,3 +224,117 @@ def test_runs_on_another_topology_are_labelled_with_it() -> None:
     assert label({"family": "ipv4", "topology": "loopback"}) == "ipv4"
     assert label({"family": "ipv6", "topology": "veth"}) == "ipv6 veth"
     assert label({"family": "ipv6"}) == "ipv6"
+
+
+# ---------------------------------------------------------------- what did not pass, first
+
+
+def _anchor_lines(report: str, target: str) -> list[str]:
+    """The lines that carry the anchor `target` (an explicit `<a id=... name=...>`)."""
+    return [line for line in report.splitlines()
+            if f'<a id="{target}" name="{target}"></a>' in line]
+
+
+def test_runs_that_did_not_pass_open_the_report_each_linked_to_its_runs_subsection() -> None:
+    runs = [_run(), _run(family="ipv6", verdict="fail"),
+            _run("killed-peer", verdict="error", topology="veth")]
+    report = render_report(runs, KERNEL)
+    lines = report.splitlines()
+    top = lines.index("## Did not pass")
+    assert top < lines.index("## Claims") < lines.index("## Scenarios")
+    assert lines[top + 1:top + 5] == [
+        "",
+        "- **FAIL** [`default-close`, ipv6, loopback](#run-default-close-ipv6-loopback): "
+        "wire: default-close went wrong on ipv6",
+        "- **ERROR** [`killed-peer`, ipv4, veth](#run-killed-peer-ipv4-veth): "
+        "wire: killed-peer went wrong on ipv4",
+        ""]
+    targets = re.findall(r"\]\(#([^)]+)\)", "\n".join(lines[top:top + 4]))
+    assert targets == ["run-default-close-ipv6-loopback", "run-killed-peer-ipv4-veth"]
+    for target in targets:
+        (heading,) = _anchor_lines(report, target)
+        assert heading.startswith("#### ")
+        assert lines.index(heading) > lines.index("## Scenarios")
+    assert _anchor_lines(report, "run-default-close-ipv6-loopback") == [
+        '#### <a id="run-default-close-ipv6-loopback" name="run-default-close-ipv6-loopback">'
+        "</a>ipv6, loopback: FAIL"]
+
+
+def test_every_run_has_an_anchored_heading_of_its_own() -> None:
+    runs = [_run(), _run(family="ipv6"), _run("killed-peer")]
+    headings = [line for line in render_report(runs, KERNEL).splitlines()
+                if line.startswith("#### ")]
+    assert [re.search(r'id="([^"]+)"', h)[1] for h in headings] == [
+        "run-default-close-ipv4-loopback", "run-default-close-ipv6-loopback",
+        "run-killed-peer-ipv4-loopback"]
+    assert [h.split("</a>")[1] for h in headings] == [
+        "ipv4, loopback: PASS", "ipv6, loopback: PASS", "ipv4, loopback: PASS"]
+
+
+def test_a_run_made_twice_gets_a_second_anchor() -> None:
+    report = render_report([_run(verdict="fail"), _run(verdict="fail")], KERNEL)
+    assert "(#run-default-close-ipv4-loopback)" in report
+    assert "(#run-default-close-ipv4-loopback-2)" in report
+    assert len(_anchor_lines(report, "run-default-close-ipv4-loopback-2")) == 1
+
+
+def test_when_every_run_passed_the_report_says_so_in_one_line() -> None:
+    lines = render_report([_run(), _run(family="ipv6")], KERNEL).splitlines()
+    top = lines.index("## Did not pass")
+    assert lines[top + 1:top + 4] == ["", "All 2 runs passed.", ""]
+    assert render_report([_run()], KERNEL).splitlines()[top + 2] == "The run passed."
+
+
+def test_the_list_gives_only_the_first_reason_and_the_run_all_of_them_as_a_list() -> None:
+    run = _run(verdict="fail", reasons=["conn.close(): expected 0; got -1 EAGAIN",
+                                        "server: expected final state TIME-WAIT; the kernel "
+                                        "reports CLOSED"])
+    report = render_report([run], KERNEL)
+    assert ("- **FAIL** [`default-close`, ipv4, loopback](#run-default-close-ipv4-loopback): "
+            "conn.close(): expected 0; got -1 EAGAIN") in report.splitlines()
+    assert ("**FAIL**:\n\n- conn.close(): expected 0; got -1 EAGAIN\n"
+            "- server: expected final state TIME-WAIT; the kernel reports CLOSED\n") in report
+    assert "the kernel reports CLOSED" not in report.split("## Claims")[0]
+
+
+def test_a_reason_that_reads_like_a_tag_is_escaped_and_tokens_are_left_alone() -> None:
+    run = _run(verdict="fail", reasons=["wire: the pattern expected <R or >. there",
+                                        "wire: packet 4 <F. does not fit; <R at the end"])
+    lines = render_report([run], KERNEL).splitlines()
+    assert "- wire: the pattern expected \\<R or >. there" in lines
+    assert "- wire: packet 4 <F. does not fit; \\<R at the end" in lines
+    assert lines[lines.index("## Did not pass") + 2].endswith(
+        ": wire: the pattern expected \\<R or >. there")
+
+
+def test_a_run_says_its_final_states_with_their_queues() -> None:
+    states = {"client": {"state": "ESTABLISHED", "local": "127.0.0.1:40000",
+                         "remote": "127.0.0.1:5000", "recv_q": 4096},
+              "server": {"state": "FIN-WAIT-1", "local": "127.0.0.1:5000",
+                         "remote": "127.0.0.1:40000", "send_q": 2985985, "orphan": True}}
+    lines = render_report([_run(states=states)], KERNEL).splitlines()
+    assert ("Final states: client ESTABLISHED (recv_q 4096), server FIN-WAIT-1 "
+            "(send_q 2985985, orphan)") in lines
+
+
+# ---------------------------------------------------------------- evidence and its runs
+
+
+def test_evidence_decided_alike_is_the_first_runs_labelled_with_it() -> None:
+    runs = [_run(claims=(_claim(evidence=("a = 0 (0.001 s)",)),)),
+            _run(family="ipv6", claims=(_claim(evidence=("a = 0 (0.002 s)",)),))]
+    assert _cells(_rows(runs)[0])[3] == "*ipv4, loopback*: a = 0 (0.001 s)"
+
+
+def test_runs_with_the_same_evidence_share_its_label() -> None:
+    runs = [_run(claims=(_claim(),)), _run(family="ipv6", claims=(_claim(),))]
+    assert _cells(_rows(runs)[0])[3] == ("*ipv4, loopback / ipv6, loopback*: "
+                                         "conn.close() = 0 (0.000 s)")
+
+
+def test_evidence_decided_differently_names_each_run_on_a_line_of_its_own() -> None:
+    runs = [_run(claims=(_claim(evidence=("no RST among 7 packets",)),)),
+            _run(family="ipv6", topology="veth",
+                 claims=(_claim(verdict="does not hold", evidence=("RST: <R. (packet 6)",)),))]
+    assert _cells(_rows(runs)[0])[3] == ("*ipv4, loopback*: no RST among 7 packets<br>"
+                                         "*ipv6, veth*: RST: <R. (packet 6)")

@@ -22,6 +22,7 @@ from harness.lab.pcapfile import UnwrittenPcap
 from harness.lab.peer import SocketHandle
 from harness.lab.waiting import WaitTimeout
 from harness.pcap.annotate import frame_comments
+from harness.report.terminal import states_text
 
 
 class _Sockets:
@@ -115,6 +116,7 @@ def run_and_judge(scenario: Scenario, family: str = "ipv4",
     if pcap is not None:
         began = time.perf_counter()
         told = [f"{scenario.title}", f"pattern: {scenario.pattern}",
+                f"final states: {states_text(result)}",
                 f"verdict: {verdict.status.label}", *(f"- {r}" for r in verdict.reasons)]
         pcap.write(frame_comments(result, verdict.match), told)
         result = _spent(result, "pcapng write", began)

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import socket
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -43,7 +45,7 @@ def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
     planning.require_capture()
     tool = tshark_tool(require_tshark)
     planning.check_link(link, topology)
-    began = time.monotonic()
+    began, started = time.monotonic(), datetime.now().astimezone()
     tally = Tally(tool) if tool else None
     shown = CheckedInOrder(partial(cross_check, tally=tally) if tally else None,
                            Progress(len(plan), verbose).show)
@@ -51,17 +53,31 @@ def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
     done = shown.close()
     if tally is not None:
         print(tally.line())
-    _write(done, json_path, report_path, junit_path, pages)
+    _write(done, json_path, report_path, pages)
+    if junit_path:
+        from harness.report.junit import render_junit
+
+        command = "verify" if pages else "run"
+        write_text(junit_path, render_junit(_document(done), suite=f"harness {command}",
+                                            timestamp=started, hostname=socket.gethostname()))
+        print(f"junit: {junit_path}")
     print("\n".join(summary(done, time.monotonic() - began)))
     return 0 if passed(done) else 1
 
 
-def _write(done: Sequence[Finished], json_path: str | None, report_path: str | None,
-           junit_path: str | None, pages: bool) -> None:
-    """results.json (and the pages beside it), REPORT.md where asked, the JUnit XML."""
+def _document(done: Sequence[Finished]) -> Results:
+    """The results document of the runs, pcap paths relative to here."""
     root = Path.cwd()
-    runs = [run_entry(sc, result, verdict, root) for sc, result, verdict in done]
-    document = Results(platform.release(), tuple(runs), harness=version())
+    return Results(platform.release(), tuple(run_entry(sc, result, verdict, root)
+                                             for sc, result, verdict in done),
+                   harness=version())
+
+
+def _write(done: Sequence[Finished], json_path: str | None, report_path: str | None,
+           pages: bool) -> None:
+    """results.json (and the pages beside it), REPORT.md where asked."""
+    root = Path.cwd()
+    document = _document(done)
     if json_path:
         write_text(json_path, json.dumps(document.to_json(), indent=2) + "\n")
         print(f"results: {json_path}")
@@ -69,10 +85,5 @@ def _write(done: Sequence[Finished], json_path: str | None, report_path: str | N
             print(f"report: {page}")
     if report_path:
         base = os.path.relpath(Path(report_path).resolve().parent, root)
-        write_text(report_path, render_report(runs, platform.release(), base))
+        write_text(report_path, render_report(document.runs, platform.release(), base))
         print(f"report: {report_path}")
-    if junit_path:
-        from harness.report.junit import render_junit
-
-        write_text(junit_path, render_junit(document))
-        print(f"junit: {junit_path}")

@@ -1,10 +1,12 @@
 """index.html: the same runs as REPORT.md, as one static page with a ladder figure per run.
 
-Rendered from the results document alone (harness.core.document.Results): a summary matrix
-(scenario by family and topology, each cell linking to its run), the claims table (those that do not
-hold first), then one section per run with its pattern, pcap link, cross-check, ladder SVG and
-story. The page fetches nothing: its style is inline, it has no scripts, fonts or images, so it
-works opened from file:// or from a CI artifact.
+Rendered from the results document alone (harness.core.document.Results): the runs that did
+not pass, each linking to its section; a summary matrix (scenario by family and topology, each
+cell linking to its run); the claims table (those that do not hold first, the evidence labelled
+with the runs it came from); then one section per run with its reasons, pattern, pcap link,
+cross-check, ladder SVG (each side's TCP state on its lifeline) and story. The page fetches
+nothing: its style is inline, it has no scripts, fonts or images, so it works opened from
+file:// or from a CI artifact.
 """
 
 from __future__ import annotations
@@ -17,13 +19,23 @@ from urllib.parse import quote
 from harness.core.document import Results, RunEntry
 from harness.core.entries import ClaimEntry
 from harness.core.verdict import CrossCheck
+from harness.report.claims import claim_groups, evidence_groups, standing, verdict_parts
 from harness.report.ladder import ladder_from_run
 from harness.report.ladder_svg import render_svg
-from harness.report.markdown import LABELS, claim_groups, run_label, standing, verdict_parts
+from harness.report.runs import (
+    all_passed,
+    anchor,
+    counts,
+    first_reason,
+    not_passed,
+    run_keys,
+    run_label,
+    run_place,
+    verdict_label,
+)
+from harness.report.states import final_marks, marks_text
 
 Run = RunEntry
-
-# The claims table's order: those that do not hold first, then those that hold, then the rest.
 
 _STYLE = """
 body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;margin:24px auto;max-width:1320px;
@@ -46,7 +58,9 @@ section.run{border-top:2px solid #ddd;margin-top:2em;padding-top:.4em}
 section.run h3{margin:.3em 0} section.run p{margin:.3em 0}
 section.run blockquote{margin:.4em 0;padding-left:1em;border-left:3px solid #ccc;color:#333}
 .figure{overflow-x:auto;margin:.8em 0} .figure svg{max-width:100%;height:auto}
-.reason{background:#fbe9e7;padding:4px 8px}
+.reason{background:#fbe9e7;padding:4px 8px} .reason ul{margin:.2em 0;padding-left:1.3em}
+.not-passed li{margin:.2em 0} .not-passed a{text-decoration:none}
+.evidence-runs{margin:.2em 0 0;font-size:.88em;color:#555;font-style:italic}
 table.facts{margin:.3em 0;font-size:.93em}
 table.facts th,table.facts td{border:0;padding:1px 10px 1px 0}
 table.facts th{font-weight:normal;color:#555;white-space:nowrap} table.facts ul{margin:0}
@@ -67,35 +81,19 @@ def render_html(results: Results, pcap_base: str = ".") -> str:
     "pcaps" for pcaps/index.html, so that `pcaps/x.pcapng` is linked as `x.pcapng`."""
     runs: list[Run] = list(results.runs)
     kernel = results.kernel
-    anchors = run_anchors(runs)
+    keys = run_keys(runs)
     body = [f"<h1>What closing a TCP connection does on Linux {escape(kernel)}</h1>",
-            f"<p class=\"summary\">{escape(_counts(runs))}</p>",
-            "<h2>Runs</h2>", _matrix(runs, anchors),
-            "<h2>Claims</h2>", f"<p>{escape(_INTRO)}</p>", _claims_table(runs, anchors, pcap_base),
+            f"<p class=\"summary\">{escape(counts(runs))}</p>",
+            "<h2>Did not pass</h2>", _not_passed(runs, keys),
+            "<h2>Runs</h2>", _matrix(runs, keys),
+            "<h2>Claims</h2>", f"<p>{escape(_INTRO)}</p>", _claims_table(runs, keys, pcap_base),
             "<h2>Scenarios</h2>",
-            *(_run_section(run, anchor, pcap_base) for run, anchor in zip(runs, anchors,
-                                                                           strict=True))]
+            *(_run_section(run, key, pcap_base) for run, key in zip(runs, keys, strict=True))]
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>TCP close semantics on Linux {escape(kernel)}</title>",
         f"<style>{_STYLE}</style>", "</head>", "<body>", *body, "</body>", "</html>", ""])
-
-
-def run_anchor(run: Run) -> str:
-    """A run's section id: `<id>-<family>-<topology>`, e.g. `default-close-ipv4-loopback`."""
-    return f"{run.id}-{run.family}-{run.topology}"
-
-
-def run_anchors(runs: Sequence[Run]) -> list[str]:
-    """run_anchor of each run, made unique (a repeated run gets `-2`, `-3`, ...)."""
-    seen: dict[str, int] = {}
-    out = []
-    for run in runs:
-        anchor = run_anchor(run)
-        seen[anchor] = seen.get(anchor, 0) + 1
-        out.append(anchor if seen[anchor] == 1 else f"{anchor}-{seen[anchor]}")
-    return out
 
 
 def pcap_href(pcap: str, pcap_base: str = ".") -> str:
@@ -104,30 +102,34 @@ def pcap_href(pcap: str, pcap_base: str = ".") -> str:
     return quote(relative, safe="/")
 
 
-def _counts(runs: Sequence[Run]) -> str:
-    verdicts = [r.verdict for r in runs]
-    return (f"{len(runs)} runs: {verdicts.count('pass')} passed, {verdicts.count('fail')} "
-            f"failed, {verdicts.count('error')} errors.")
-
-
-def _label(verdict: str) -> str:
-    return LABELS.get(verdict, verdict.upper() or "?")
-
-
 def _badge(verdict: str) -> str:
-    return f'<span class="badge v-{escape(verdict)}">{escape(_label(verdict))}</span>'
+    return f'<span class="badge v-{escape(verdict)}">{escape(verdict_label(verdict))}</span>'
+
+
+# ---------------------------------------------------------------- what did not pass
+
+
+def _not_passed(runs: Sequence[Run], keys: Sequence[str]) -> str:
+    """Each run whose verdict is not pass (scenario, family, topology, verdict), linking to its
+    section, with its first reason; or one line saying that every run passed."""
+    found = not_passed(runs, keys)
+    if not found:
+        return f'<p class="all-passed">{escape(all_passed(runs))}</p>'
+    items = "".join(f'<li><a href="#{escape(anchor(key))}">{_badge(run.verdict)} '
+                    f"<code>{escape(run.id)}</code> — {escape(run_place(run))}</a>: "
+                    f"{escape(first_reason(run))}</li>" for run, key in found)
+    return f'<ul class="not-passed">{items}</ul>'
 
 
 # ---------------------------------------------------------------- the summary matrix
 
 
-def _matrix(runs: Sequence[Run], anchors: Sequence[str]) -> str:
+def _matrix(runs: Sequence[Run], keys: Sequence[str]) -> str:
     """Scenarios by (family, topology): each cell the run's verdict, linking to its section."""
     columns = list(dict.fromkeys((r.family, r.topology) for r in runs))
     cells: dict[str, dict[tuple[str, str], tuple[Run, str]]] = {}
-    for run, anchor in zip(runs, anchors, strict=True):
-        key = (run.family, run.topology)
-        cells.setdefault(run.id, {}).setdefault(key, (run, anchor))
+    for run, key in zip(runs, keys, strict=True):
+        cells.setdefault(run.id, {}).setdefault((run.family, run.topology), (run, key))
     titles = {r.id: r.title for r in reversed(runs)}
     head = "".join(f"<th>{escape(f)}<br>{escape(t)}</th>" for f, t in columns)
     rows = [f"<tr><th scope=\"row\"><code>{escape(sid)}</code>"
@@ -141,17 +143,17 @@ def _matrix(runs: Sequence[Run], anchors: Sequence[str]) -> str:
 def _matrix_cell(found: tuple[Run, str] | None) -> str:
     if found is None:
         return '<td class="v-none">—</td>'
-    run, anchor = found
+    run, key = found
     verdict = run.verdict
-    return (f'<td class="verdict v-{escape(verdict)}"><a href="#{escape(anchor)}">'
-            f"{escape(_label(verdict))}</a></td>")
+    return (f'<td class="verdict v-{escape(verdict)}"><a href="#{escape(anchor(key))}">'
+            f"{escape(verdict_label(verdict))}</a></td>")
 
 
 # ---------------------------------------------------------------- the claims table
 
 
-def _claims_table(runs: Sequence[Run], anchors: Sequence[str], base: str) -> str:
-    where = {id(run): anchor for run, anchor in zip(runs, anchors, strict=True)}
+def _claims_table(runs: Sequence[Run], keys: Sequence[str], base: str) -> str:
+    where = {id(run): anchor(key) for run, key in zip(runs, keys, strict=True)}
     rows = [_claim_row(claim, decisions, where, base) for claim, decisions in claim_groups(runs)]
     if not rows:
         return "<p>No claims were decided.</p>"
@@ -184,33 +186,37 @@ def _claim_verdict(decisions: Sequence[tuple[Run, ClaimEntry]]) -> str:
 
 
 def _evidence(decisions: Sequence[tuple[Run, ClaimEntry]]) -> str:
-    """The first run's evidence; each family's when the families disagree."""
-    def items(outcome: ClaimEntry) -> str:
-        return "".join(f"<li>{escape(line)}</li>" for line in outcome.evidence)
-    if len({outcome.verdict for _, outcome in decisions}) == 1:
-        return f"<ul>{items(decisions[0][1])}</ul>"
-    return "".join(f"<p>{escape(run_label(run))}:</p><ul>{items(outcome)}</ul>"
-                   for run, outcome in decisions)
+    """Each group of evidence under the runs it came from (`ipv4, loopback`): the first run's
+    when the runs decided alike, every run's when they differ."""
+    out = []
+    for group, evidence in evidence_groups(decisions):
+        places = " / ".join(run_place(run) for run in group)
+        items = "".join(f"<li>{escape(line)}</li>" for line in evidence)
+        out.append(f'<p class="evidence-runs">{escape(places)}</p><ul>{items}</ul>')
+    return "".join(out)
 
 
 # ---------------------------------------------------------------- one section per run
 
 
-def _run_section(run: Run, anchor: str, base: str) -> str:
+def _run_section(run: Run, key: str, base: str) -> str:
+    """A run's section, id'd by its anchor: heading, reasons, facts, ladder (the SVG's ids come
+    from the run's key) and story."""
     verdict = run.verdict
     head = (f"<h3>{_badge(verdict)} <code>{escape(run.id)}</code> — "
             f"{escape(run.family)}, {escape(run.topology)}</h3>")
-    parts = [f'<section class="run" id="{escape(anchor)}">', head,
+    parts = [f'<section class="run" id="{escape(anchor(key))}">', head,
              f"<p class=\"title\">{escape(run.title)}</p>"]
     if run.statement:
         parts.append(f"<blockquote>{escape(' '.join(run.statement.split()))}</blockquote>")
-    if run.reason:
-        parts.append(f'<p class="reason"><strong>{escape(_label(verdict))}</strong>: '
-                     f"{escape(run.reason)}</p>")
+    if run.reasons:
+        items = "".join(f"<li>{escape(reason)}</li>" for reason in run.reasons)
+        parts.append(f'<div class="reason"><strong>{escape(verdict_label(verdict))}</strong>'
+                     f"<ul>{items}</ul></div>")
     facts = "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in
                     _facts(run, base))
     parts.append(f'<table class="facts">{facts}</table>')
-    parts.append(f'<div class="figure">{render_svg(ladder_from_run(run), uid=anchor)}</div>')
+    parts.append(f'<div class="figure">{render_svg(ladder_from_run(run), uid=key)}</div>')
     if run.story:
         parts.append("<details><summary>The run's story (calls and packets on one clock)"
                      f"</summary><pre>{escape(chr(10).join(run.story))}</pre></details>")
@@ -229,9 +235,9 @@ def _facts(run: Run, base: str) -> list[tuple[str, str]]:
         name = escape(run.pcap.replace(os.sep, "/").rsplit("/", 1)[-1])
         out.append(("capture", f'<a href="{escape(pcap_href(run.pcap, base))}">{name}</a>'
                                " (open it in Wireshark)"))
-    if run.states:
-        text = ", ".join(f"{side} {info.state}" for side, info in run.states.items())
-        out.append(("final states", escape(text)))
+    marks = final_marks(run.states)
+    if marks:
+        out.append(("final states", escape(marks_text(marks))))
     out.append(("cross-check", _crosscheck(run.crosscheck)))
     return out
 

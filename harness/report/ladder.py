@@ -1,8 +1,12 @@
 """The ladder diagram of a run: client and server timelines, packets as arrows between them,
-each peer's steps on its own timeline, in time order; and its rendering for a terminal.
+each peer's steps on its own timeline, in time order, and each side's TCP state written on its
+timeline where it is known; and its rendering for a terminal.
 
 A ladder is built either from a run's entry in results.json (steps from the calls, with exact
-times) or from a capture alone (steps from the comments the harness wrote into the pcapng).
+times; the final states sock_diag read) or from a capture alone (steps from the comments the
+harness wrote into the pcapng; final states when its section comments list them). States are
+marks of (time, side, state): today one per side without a time, the state it ended in; a mark
+with a time is drawn as a row of its own at that moment.
 The SVG rendering of the same model is in harness.report.ladder_svg.
 """
 
@@ -29,6 +33,7 @@ from harness.pcap.annotate import (
     SENT,
     SENT_WHILE,
 )
+from harness.report.states import StateMark, final_marks, marks_in
 
 #: How an arrow stands in the pattern match.
 MARKS = ("match", "break", "after", "other", "none")
@@ -72,13 +77,23 @@ class Ladder:
     sentence: str = ""
     arrows: list[Arrow] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
+    states: list[StateMark] = field(default_factory=list)
 
-    def rows(self) -> list[Arrow | Step]:
-        """Arrows and steps in time order; a step made at the same moment as a packet first."""
-        both: list[tuple[float, int, int, Arrow | Step]] = []
-        both += [(s.time, 0, i, s) for i, s in enumerate(self.steps)]
-        both += [(a.time, 1, i, a) for i, a in enumerate(self.arrows)]
-        return [row for *_, row in sorted(both, key=lambda r: r[:3])]
+    def rows(self) -> list[Row]:
+        """Arrows, steps and timed state marks in time order; at the same moment a step first,
+        then the packet, then the state the packet moved a side to."""
+        rows: list[tuple[float, int, int, Row]] = []
+        rows += [(s.time, 0, i, s) for i, s in enumerate(self.steps)]
+        rows += [(a.time, 1, i, a) for i, a in enumerate(self.arrows)]
+        rows += [(m.time, 2, i, m) for i, m in enumerate(self.states) if m.time is not None]
+        return [row for *_, row in sorted(rows, key=lambda r: r[:3])]
+
+    def final_states(self) -> dict[str, StateMark]:
+        """side -> the state it ended in, for the sides whose final state is known."""
+        return {mark.side: mark for mark in self.states if mark.final}
+
+
+Row = Arrow | Step | StateMark
 
 
 def packet_label(flags: str, seq: int, ack: int | None, length: int, win: int) -> str:
@@ -120,7 +135,7 @@ def ladder_from_run(entry: RunEntry) -> Ladder:
                   client=entry.client_address or "client",
                   server=entry.server_address or "server", pattern=entry.pattern,
                   verdict=entry.verdict, sentence=match.sentence if match else "",
-                  arrows=arrows, steps=steps)
+                  arrows=arrows, steps=steps, states=final_marks(entry.states))
 
 
 def _call_steps(call: CallEntry) -> list[Step]:
@@ -147,9 +162,10 @@ def ladder_from_capture(title: str, segments: Sequence[Any], comments: Mapping[i
                         section: Sequence[str] = ()) -> Ladder:
     """The ladder of one connection's segments, with the comments its pcapng carries per frame
     number (steps are the comments that name a peer) and the section's comments (the pattern
-    and the verdict the harness wrote there)."""
+    and the verdict the harness wrote there, and the final states when a line lists them)."""
     ladder = Ladder(title=title, client="client", server="server",
-                    pattern=_after(PATTERN, section), verdict=_after("verdict: ", section))
+                    pattern=_after(PATTERN, section), verdict=_after("verdict: ", section),
+                    states=marks_in(section))
     if not segments:
         return ladder
     first = client or (segments[0].src, segments[0].sport)
@@ -184,6 +200,8 @@ def _from_zero(ladder: Ladder) -> Ladder:
     origin = min([a.time for a in ladder.arrows] + [s.time for s in ladder.steps])
     ladder.arrows = [dataclasses.replace(a, time=a.time - origin) for a in ladder.arrows]
     ladder.steps = [dataclasses.replace(s, time=s.time - origin) for s in ladder.steps]
+    ladder.states = [m if m.time is None else dataclasses.replace(m, time=m.time - origin)
+                     for m in ladder.states]
     return ladder
 
 
@@ -225,14 +243,21 @@ _MARK_SIGNS = {"match": "ok", "break": "BROKE", "after": "", "other": "", "none"
 
 def render_text(ladder: Ladder, side_width: int | None = None) -> str:
     """The ladder as lines of text: time, client steps, the arrow between the two timelines,
-    server steps, then the token and how it stands in the match."""
+    server steps, then the token and how it stands in the match; each side's final state,
+    where known, on a last row beside its timeline."""
     if side_width is None:
         widths = [len(s.text) for s in ladder.steps if s.side == "client"]
+        widths += [len(_state_text(m)) for m in ladder.states if m.side == "client"]
         side_width = min(max([len(ladder.client), *widths]), 60)
     head = (f"{'seconds':>10}  {ladder.client:>{side_width}}  {'':{_ARROW}}  {ladder.server}")
     out = [ladder.title, *([f"pattern: {ladder.pattern}"] if ladder.pattern else []), head]
     for row in ladder.rows():
         out.append(_text_row(row, side_width))
+    finals = ladder.final_states()
+    if finals:
+        out.append(_sides_row(f"{'final':>10}", _clip(_state_text(finals.get("client")),
+                                                      side_width),
+                              _state_text(finals.get("server")), side_width))
     if ladder.sentence:
         out.append(f"BROKE: {ladder.sentence}")
     if ladder.verdict:
@@ -240,14 +265,29 @@ def render_text(ladder: Ladder, side_width: int | None = None) -> str:
     return "\n".join(line.rstrip() for line in out)
 
 
-def _text_row(row: Arrow | Step, side_width: int) -> str:
+def _state_text(mark: StateMark | None) -> str:
+    """`[FIN-WAIT-1 (send_q 2985985, orphan)]`: a state on a timeline; "" for none."""
+    return f"[{mark.text}]" if mark is not None else ""
+
+
+def _sides_row(when: str, client: str, server: str, side_width: int) -> str:
+    """A row with text beside the client's timeline (left of it) and the server's (right)."""
+    return f"{when}  {client:>{side_width}}  |{'':{_ARROW - 2}}|  {server}"
+
+
+def _text_row(row: Row, side_width: int) -> str:
+    assert row.time is not None  # a final state is no row: render_text writes it last
     when = f"{row.time:10.6f}"
-    if isinstance(row, Step):
-        text = _clip(row.text, side_width)
+    if isinstance(row, StateMark):
+        text = _state_text(row)
         if row.side == "client":
-            return f"{when}  {text:>{side_width}}  |{'':{_ARROW - 2}}|"
+            return _sides_row(when, _clip(text, side_width), "", side_width)
+        return _sides_row(when, "", text, side_width)
+    if isinstance(row, Step):
+        if row.side == "client":
+            return _sides_row(when, _clip(row.text, side_width), "", side_width)
         lab = "lab: " if row.side == "lab" else ""
-        return f"{when}  {'':>{side_width}}  |{'':{_ARROW - 2}}|  {lab}{row.text}"
+        return _sides_row(when, "", f"{lab}{row.text}", side_width)
     body = _clip(f" {row.label} ", _ARROW - 6)
     if row.direction == ">":
         shaft = f"|-{body}".ljust(_ARROW - 2, "-") + ">|"

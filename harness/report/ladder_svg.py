@@ -6,7 +6,9 @@ beside its peer's line.
 Time runs down the page but not to scale: every row (packet or step) gets the same height, its
 time (seconds from the run's origin) is written in the left column, and a gap of more than
 GAP_SHOWN between two rows is drawn as a dashed stretch of both timelines with its length on it.
-The right-hand column holds each packet's token and how it stands in the pattern match.
+The right-hand column holds each packet's token and how it stands in the pattern match. Each
+side's TCP state is a box on its timeline: the state it ended in at the timeline's foot, a state
+it entered at a known moment as a row of its own.
 
 The SVG is an element for an HTML page (no XML prolog, no scripts, nothing fetched): its ids are
 prefixed by the uid given, so several ladders can share a page. Hovering an arrow or a step in a
@@ -20,7 +22,8 @@ import re
 from dataclasses import dataclass
 from html import escape
 
-from harness.report.ladder import Arrow, Ladder, Step
+from harness.report.ladder import Arrow, Ladder, Row, Step
+from harness.report.states import StateMark
 
 #: A gap between two rows longer than this (seconds) is drawn as a break in the timelines.
 GAP_SHOWN = 0.1
@@ -36,6 +39,7 @@ _DROP = 14  # how far an arrow descends between the timelines
 _GAP_H = 24  # the extra height of a drawn gap
 _FOOT_H = 24
 _LEADING = 15  # between the lines of the break's sentence
+_STATE_H = 48  # the room the final states' boxes take under the timelines
 _CLIENT_X = _TIME_W + _SIDE_W
 _SERVER_X = _CLIENT_X + _MID_W
 _TOKEN_X = _SERVER_X + _SIDE_W + 30
@@ -56,7 +60,7 @@ _STYLE = (".ladder text{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;fon
 class _Placed:
     """A row of the ladder at its height, with the gap drawn above it (seconds, or 0)."""
 
-    row: Arrow | Step
+    row: Row
     y: float
     gap: float
 
@@ -68,7 +72,9 @@ def render_svg(ladder: Ladder, uid: str = "ladder") -> str:
     placed, end = _place(ladder)
     ended_early = bool(placed and ladder.sentence
                        and not any(a.mark == "break" for a in ladder.arrows))
-    height = end + _FOOT_H + (_sentence_room(ladder.sentence) if ended_early else 0)
+    finals = ladder.final_states()
+    below = end + (_STATE_H if finals else 0)  # under the final states
+    height = below + _FOOT_H + (_sentence_room(ladder.sentence) if ended_early else 0)
     label = f"Ladder diagram of {ladder.title}" + (f": {ladder.verdict}" if ladder.verdict else "")
     parts = [
         f'<svg class="ladder" data-run="{escape(uid)}" '
@@ -80,12 +86,13 @@ def render_svg(ladder: Ladder, uid: str = "ladder") -> str:
         *_timelines(placed, end),
         *(_gap(p) for p in placed if p.gap),
         *(_row(p, ladder, prefix) for p in placed),
+        *_final_states(finals, end),
     ]
     if not placed:
         parts.append(_text((_CLIENT_X + _SERVER_X) / 2, _HEAD_H + 20, "no packets, no steps",
                            anchor="middle", fill="#757575", italic=True, halo=True))
     elif ended_early:
-        parts.append(_sentence(ladder.sentence, end + 18))
+        parts.append(_sentence(ladder.sentence, below + 18))
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -159,6 +166,8 @@ def _gap(p: _Placed) -> str:
 def _row(p: _Placed, ladder: Ladder, prefix: str) -> str:
     time = _text(_TIME_W - 10, p.y + 4, f"{p.row.time:.6f}", anchor="end", mono=True,
                  fill="#757575")
+    if isinstance(p.row, StateMark):
+        return time + _state(p.row, p.y - 10)
     if isinstance(p.row, Step):
         return time + _step(p.row, p.y)
     return time + _arrow(p.row, p.y, ladder, prefix)
@@ -178,6 +187,34 @@ def _step(step: Step, y: float) -> str:
     failed = " (failed)" if step.failed else ""
     return (f'<g class="step {escape(step.side)}"><title>{escape(step.side)}: '
             f"{escape(step.text)}{failed}</title>{body}</g>")
+
+
+def _final_states(finals: dict[str, StateMark], end: float) -> list[str]:
+    """The state each side ended in, in a box at the foot of its timeline, with `final` in
+    the time column."""
+    if not finals:
+        return []
+    out = [_text(_TIME_W - 10, end + 15, "final", anchor="end", fill="#757575", italic=True)]
+    return out + [_state(mark, end) for mark in finals.values()]
+
+
+def _state(mark: StateMark, top: float) -> str:
+    """A state as a box centred on its side's timeline, top at `top`: the state's name, and
+    what the kernel said of the socket under it."""
+    x = _CLIENT_X if mark.side == "client" else _SERVER_X
+    width = max(len(mark.state) * 7.6, len(mark.detail) * 6.2) + 18
+    height = 20 + (14 if mark.detail else 0)
+    body = (f'<rect x="{x - width / 2:g}" y="{top:g}" width="{width:g}" height="{height:g}" '
+            f'rx="4" fill="#e8eef8" stroke="#34507a" stroke-width="1.2"/>'
+            + _text(x, top + 14, mark.state, anchor="middle", mono=True, bold=True,
+                    fill="#1a2a44"))
+    if mark.detail:
+        body += _text(x, top + 28, mark.detail, anchor="middle", fill="#444", size=10.5)
+    when = ("the state sock_diag read when the run ended" if mark.final
+            else f"the state entered at {mark.time:.6f} s")
+    kind = "final" if mark.final else "entered"
+    return (f'<g class="state {kind} {escape(mark.side)}"><title>{escape(mark.side)}: '
+            f"{escape(mark.text)}, {when}</title>{body}</g>")
 
 
 def _tick(x: float, y: float, fill: str) -> str:

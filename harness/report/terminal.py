@@ -5,23 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from harness.core.conversation import Conversation
 from harness.core.listing import tcpdump_lines
-from harness.core.result import RunResult
+from harness.core.result import Call, RunResult
 from harness.core.scenario import Scenario
 from harness.core.verdict import Status, Verdict
 from harness.core.vocabulary import SIDES
 
 
-def _timeline(result: RunResult, verdict: Verdict) -> list[str]:
-    """Calls and packets on one clock, packetdrill-style: time, who, what."""
-    conv = verdict.conversation
+def timeline(calls: Sequence[Call], conv: Conversation | None) -> list[str]:
+    """Calls and packets (of the connection conv) on one clock, packetdrill-style: time, who,
+    what."""
     segments = list(conv.segments) if conv else []
     toks = conv.tokens() if conv else []
     lines = [line.split(" ", 1)[1] for line in tcpdump_lines(segments)]
     events: list[tuple[float, str, str]] = []
     for seg, tok, line in zip(segments, toks, lines, strict=True):
         events.append((seg.time, tok, line))
-    for call in result.calls:
+    for call in calls:
         events.append((call.start, call.peer, call.describe()))
     if not events:
         return ["  (no calls, no packets)"]
@@ -64,7 +65,7 @@ def verdict_line(scenario: Scenario, result: RunResult, verdict: Verdict) -> str
 def story_lines(scenario: Scenario, result: RunResult, verdict: Verdict) -> list[str]:
     """What one run did, before its verdict: the calls and packets, final states, pcap, claims."""
     out = [f"== {scenario.id} ({result.family}, {result.topology}): {scenario.title}",
-           f"   expect {scenario.pattern}", *_timeline(result, verdict),
+           f"   expect {scenario.pattern}", *timeline(result.calls, verdict.conversation),
            f"   final states: {states_text(result)}"]
     if result.pcap:
         out.append(f"   pcap: {result.pcap}")
