@@ -13,12 +13,13 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "harness"
 FRONT_DOORS = {"__init__", "__main__", "cli", "pytest_plugin"}
 # What each front door may import of the harness: the command reaches the commands (and the
-# user namespace, before any thread starts), the pytest plugin the lab it hands out.
+# user namespace, before any thread starts), the pytest plugin the lab it hands out and the
+# orchestration that makes and tells it (harness.orchestration.testlab).
 DOOR_TABLE = {"__init__": set(), "__main__": {"harness.cli"},
               "cli": {"harness.core", "harness.orchestration", "harness.lab"},
-              "pytest_plugin": {"harness.core", "harness.lab"}}
+              "pytest_plugin": {"harness.core", "harness.lab", "harness.orchestration"}}
 # Libraries from outside the standard library, and the packages allowed to use them.
-THIRD_PARTY = {"scapy": {"lab"}, "pyroute2": {"lab"}, "pytest": set()}
+THIRD_PARTY = {"scapy": {"lab"}, "pyroute2": {"lab"}, "pyshark": {"lab"}, "pytest": set()}
 MAX_LINES = 400
 
 

@@ -59,6 +59,16 @@ def test_scenario(sc: Scenario, family: str, where: str, pcap_folder: Path) -> N
     assert verdict.status == "pass", render_run(sc, result, verdict)
     _tcpdump_reads_the_same_packets_from_the_pcap(result, verdict)
     _the_pcap_tells_the_whole_story(result, verdict, where)
+    _wireshark_finds_what_the_display_filters_say(sc, result)
+
+
+def _wireshark_finds_what_the_display_filters_say(sc: Scenario, result) -> None:
+    """The scenario's display filters, asked through pyshark here (the batch asks tshark)."""
+    from harness.lab.wireshark import evaluate
+
+    for wish in sc.display_filters:
+        outcome = evaluate(result.pcap, wish)
+        assert outcome.ok, outcome.sentence()
 
 
 def _tcpdump_tokens(pcap: str) -> list[str]:

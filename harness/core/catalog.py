@@ -19,6 +19,7 @@ from harness.core.call_spec import (
 )
 from harness.core.calls import CALLS
 from harness.core.claims import ClaimError, parse_claims
+from harness.core.display_filter import DisplayFilterError, parse_display_filters
 from harness.core.errors import UserError, closest, quoted
 from harness.core.expect import EXPECT_KEYS, Expect, named_value_problem
 from harness.core.link import Link
@@ -33,7 +34,7 @@ CATALOG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 #: The most steps a scenario may have once its repeats are unrolled.
 MAX_STEPS = 10_000
 _KEYS = ("id", "title", "statement", "source", "pattern", "steps", "states", "families",
-         "claims", "wireshark_warnings", "topologies", "link")
+         "claims", "wireshark_warnings", "topologies", "link", "display_filters")
 _LINK_KEYS = {"netem": (str,), "side": (str,), "drop_rst_from": (str,), "drop_rst_count": (int,)}
 
 
@@ -327,7 +328,16 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
         pattern=pattern, steps=steps, states=states, families=families,
         topologies=topologies, claims=claims, min_send_q=queued,
         wireshark_warnings=tuple(warnings), link=link, path=where,
+        display_filters=_display_filters(where, data.get("display_filters", [])),
     )
+
+
+
+def _display_filters(where: str, raw: Any) -> tuple:
+    try:
+        return parse_display_filters(raw)
+    except DisplayFilterError as exc:
+        raise _fail(where, str(exc)) from None
 
 
 def load_file(path: str | os.PathLike[str]) -> Scenario:

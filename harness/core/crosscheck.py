@@ -18,6 +18,10 @@ from harness.core.errors import LabError
 from harness.core.notation import ACK, FIN, RST, SYN, token
 from harness.core.segment import Segment
 
+#: The preferences our readings assume, given to every tshark whatever Wireshark's defaults
+#: or the user's profile say.
+PREFERENCES = ("tcp.relative_sequence_numbers:TRUE", "tcp.analyze_sequence_numbers:TRUE",
+               "tcp.calculate_timestamps:TRUE")
 # The fields asked of tshark, in this order (see FIELDS_ARGS).
 FIELDS = ("frame.section_number", "tcp.stream", "tcp.flags.str", "tcp.srcport", "tcp.dstport",
           "tcp.seq", "tcp.ack", "tcp.len", "_ws.expert.message", "_ws.expert.severity")

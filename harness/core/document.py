@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.core.display_filter import FilterOutcome
 from harness.core.entries import (
     CallEntry,
     ClaimEntry,
@@ -20,6 +21,7 @@ from harness.core.entries import (
     ResultsError,
     crosscheck,
     each,
+    filter_outcome,
     final_state,
     strings,
     table,
@@ -60,6 +62,7 @@ class RunEntry:
     story: tuple[str, ...] = ()
     reason: str | None = None  # the reasons joined by "; " (the key results.json always had)
     reasons: tuple[str, ...] = ()
+    display_filters: tuple[FilterOutcome, ...] = ()
 
     def first_reason(self) -> str:
         """The first reason the run did not pass ("" for a pass)."""
@@ -79,6 +82,8 @@ class RunEntry:
             "capture": self.capture.to_json() if self.capture else {},
             "phases": self.phases.to_json(), "claims": [c.to_json() for c in self.claims],
             **({"crosscheck": self.crosscheck.to_json()} if self.crosscheck else {}),
+            **({"display_filters": [f.to_json() for f in self.display_filters]}
+               if self.display_filters else {}),
             "story": list(self.story)}
         if self.reason is not None:
             entry["reason"] = self.reason
@@ -116,7 +121,8 @@ class RunEntry:
             phases=_phases(raw.get("phases", {}), where),
             claims=each(raw, "claims", where, ClaimEntry.from_json),
             crosscheck=crosscheck(raw.get("crosscheck"), f"{where}: crosscheck"),
-            story=strings(raw, "story", where), reason=reason, reasons=reasons)
+            story=strings(raw, "story", where), reason=reason, reasons=reasons,
+            display_filters=each(raw, "display_filters", where, filter_outcome))
 
 
 def _states(raw: Any, where: str) -> FrozenMap:

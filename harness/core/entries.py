@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from harness.core.calls import REPORTED
+from harness.core.display_filter import (
+    DisplayFilterError,
+    FilterOutcome,
+    display_filter,
+)
 from harness.core.errors import UserError
 from harness.core.result import FinalState
 from harness.core.values import FrozenMap
@@ -218,3 +223,16 @@ def crosscheck(raw: Any, where: str) -> CrossCheck | None:
         found = ("the decoders disagree",)
     return CrossCheck(by=take(raw, "by", (str,), "?", where),
                       frames=take(raw, "frames", (int,), 0, where), disagreements=found)
+
+
+def filter_outcome(raw: Mapping[str, Any], where: str) -> FilterOutcome:
+    """A display filter's outcome read back from results.json."""
+    frames = take(raw, "frames", (list,), [], where)
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in frames):
+        raise ResultsError(f"{where}: frames must be a list of frame numbers")
+    try:
+        wish = display_filter(take(raw, "filter", (str,), "", where),
+                              take(raw, "count", (str,), "1", where))
+    except DisplayFilterError as exc:
+        raise ResultsError(f"{where}: {exc}") from None
+    return FilterOutcome(wish, tuple(frames), take(raw, "error", (str,), None, where))

@@ -10,6 +10,7 @@ from typing import Any
 
 from harness.core.calls import CALLS, CallSpec
 from harness.core.claims import Claim
+from harness.core.display_filter import DisplayFilter
 from harness.core.expect import Expect
 from harness.core.link import Link
 from harness.core.values import FrozenMap
@@ -62,3 +63,4 @@ class Scenario:
     wireshark_warnings: tuple[str, ...] = ()
     link: Link | None = None
     path: str = ""
+    display_filters: tuple[DisplayFilter, ...] = ()

@@ -16,6 +16,7 @@ from typing import Any
 from harness.core.claims import UNDECIDED
 from harness.core.conversation import Conversation, split_conversations
 from harness.core.decide import ClaimOutcome, decide
+from harness.core.display_filter import FilterOutcome, outcomes_problems
 from harness.core.expect import check_call
 from harness.core.pattern import Match, compile_pattern
 from harness.core.result import RunResult
@@ -64,6 +65,7 @@ class Verdict:
     conversation: Conversation | None = None
     claims: tuple[ClaimOutcome, ...] = ()
     crosscheck: CrossCheck | None = None
+    filters: tuple[FilterOutcome, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -78,6 +80,16 @@ class Verdict:
                   + "; ".join(p.splitlines()[0] for p in check.disagreements))
         return dataclasses.replace(self, status=Status.ERROR, crosscheck=check,
                                    reasons=(*self.reasons, reason))
+
+    def filtered(self, outcomes: Sequence[FilterOutcome]) -> Verdict:
+        """This verdict with what Wireshark's display filters found: a FAIL where one matched
+        a count of frames other than the scenario's, an ERROR where one could not be asked."""
+        failed = outcomes_problems(outcomes)
+        unasked = [o.sentence() for o in outcomes if o.error is not None]
+        status = (Status.ERROR if unasked or self.status is Status.ERROR
+                  else Status.FAIL if failed or self.status is Status.FAIL else self.status)
+        return dataclasses.replace(self, status=status, filters=tuple(outcomes),
+                                   reasons=(*self.reasons, *failed, *unasked))
 
     def failed_to_check(self, why: str) -> Verdict:
         """This verdict made an ERROR because the cross-check could not be made."""

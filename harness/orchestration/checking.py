@@ -15,9 +15,19 @@ import time
 from collections.abc import Callable, Sequence
 
 from harness.core.crosscheck import compare, connection_keys
+from harness.core.display_filter import FilterOutcome
+from harness.core.errors import UsageError
 from harness.core.verdict import CrossCheck
+from harness.lab.wireshark import filter_problem
+from harness.orchestration.batch import Planned
 from harness.orchestration.progress import Finished
-from harness.orchestration.tshark import TsharkError, TsharkMissing, read_pcaps, tshark_version
+from harness.orchestration.tshark import (
+    TsharkError,
+    TsharkMissing,
+    filter_frames,
+    read_pcaps,
+    tshark_version,
+)
 
 BATCH = 12
 LINGER = 1.0
@@ -45,6 +55,8 @@ class Tally:
     seconds: float = 0.0
     batches: int = 0
     disagree: int = 0
+    filters: int = 0
+    filter_seconds: float = 0.0
     failures: list[str] = dataclasses.field(default_factory=list)
 
     def line(self) -> str:
@@ -54,6 +66,9 @@ class Tally:
         text = (f"cross-check: {self.tool} read {self.pcaps} pcaps ({self.frames} frames) in "
                 f"{self.batches} batch{'es' * (self.batches != 1)}, {self.seconds:.2f} s; "
                 f"{self.pcaps - self.disagree} agree with our listing, {self.disagree} disagree")
+        if self.filters:
+            text += (f"; {self.filters} display filter evaluation{'s' * (self.filters != 1)} "
+                     f"in {self.filter_seconds:.2f} s")
         return text + "".join(f"; failed: {why}" for why in self.failures)
 
 
@@ -88,7 +103,58 @@ def cross_check(done: Sequence[Finished], tally: Tally) -> list[Finished]:
                                                                       spent / len(checked)))
         out[i] = (sc, timed, verdict.cross_checked(CrossCheck(tally.tool, len(theirs),
                                                               problems)))
+    return _filtered(out, [i for i in checked if done[i][0].display_filters], tally)
+
+
+def _filtered(done: list[Finished], wanted: Sequence[int], tally: Tally) -> list[Finished]:
+    """The runs at wanted with what their scenarios' display filters found: one tshark for
+    each distinct filter, over the pcaps of the runs that ask it."""
+    found: dict[tuple[int, str], FilterOutcome] = {}
+    for text in sorted({f.text for i in wanted for f in done[i][0].display_filters}):
+        runs = [i for i in wanted if any(f.text == text for f in done[i][0].display_filters)]
+        began = time.monotonic()
+        try:
+            frames = filter_frames([done[i][1].pcap or "" for i in runs], text,
+                                   [connection_keys(done[i][1].segments) for i in runs])
+        except (TsharkError, TsharkMissing) as exc:
+            frames, error = [() for _ in runs], str(exc)
+        else:
+            error = None
+        tally.filters += 1
+        tally.filter_seconds += time.monotonic() - began
+        for i, numbers in zip(runs, frames, strict=True):
+            for wish in done[i][0].display_filters:
+                if wish.text == text:
+                    found[(i, text)] = FilterOutcome(wish, numbers, error)
+    out = list(done)
+    for i in wanted:
+        sc, result, verdict = done[i]
+        out[i] = (sc, result, verdict.filtered([found[(i, f.text)]
+                                                for f in sc.display_filters]))
     return out
+
+
+def check_filters(plan: Sequence[Planned]) -> None:
+    """UsageError (one line) for the first display filter of the plan that tshark cannot
+    compile, naming its scenario: said before anything runs."""
+    seen: set[str] = set()
+    for planned in plan:
+        for wish in planned.scenario.display_filters:
+            if wish.text in seen:
+                continue
+            seen.add(wish.text)
+            problem = filter_problem(wish.text)
+            if problem:
+                raise UsageError(f"{planned.scenario.path or planned.scenario.id}: display "
+                                 f"filter {wish.text!r}: {problem}")
+
+
+def without_tshark(done: Sequence[Finished]) -> list[Finished]:
+    """The runs, those with display filters made ERRORs: nothing could evaluate them."""
+    why = "tshark is not installed (apt-get install tshark)"
+    return [(sc, result, verdict.filtered([FilterOutcome(f, (), why)
+                                           for f in sc.display_filters])
+             if sc.display_filters else verdict) for sc, result, verdict in done]
 
 
 class CheckedInOrder:

@@ -12,7 +12,6 @@ a HOME it may not read) can change what it dissects, or stop it.
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import subprocess
 import tempfile
@@ -27,6 +26,8 @@ from harness.core.crosscheck import (
     parse_fields,
 )
 from harness.core.errors import LabError, UserError
+from harness.lab.wireshark import private_env, tshark_command
+from harness.pcap.reader import parse_pcapng
 
 
 class TsharkError(LabError):
@@ -37,21 +38,6 @@ class TsharkMissing(UserError):
     """tshark is not installed; the message says how to install it."""
 
 
-#: The preferences our comparison assumes, whatever Wireshark's defaults become.
-PREFERENCES = ("tcp.relative_sequence_numbers:TRUE", "tcp.analyze_sequence_numbers:TRUE",
-               "tcp.calculate_timestamps:TRUE")
-
-
-def private_env(folder: str | Path) -> dict[str, str]:
-    """The environment tshark runs in: ours, with its configuration in folder (made empty)."""
-    config = Path(folder, "wireshark-config")
-    config.mkdir(exist_ok=True)
-    return {**os.environ, "WIRESHARK_CONFIG_DIR": str(config)}
-
-
-def tshark_command(*args: str) -> list[str]:
-    """tshark with the preferences we rely on, then args."""
-    return ["tshark", *(word for pref in PREFERENCES for word in ("-o", pref)), *args]
 
 
 def _require_tshark() -> None:
@@ -121,3 +107,47 @@ def _streams_from_zero(frames: list[WiresharkFrame]) -> list[WiresharkFrame]:
         return frames
     first = min(f.stream for f in frames)
     return [dataclasses.replace(f, stream=f.stream - first) for f in frames]
+
+
+def filter_frames(paths: Sequence[str | Path], text: str,
+                  connections: Sequence[set[tuple]] | None = None,
+                  timeout: float = 60.0) -> list[tuple[int, ...]]:
+    """For each file, the numbers of its frames (from 1) that the display filter matches, as
+    one tshark reads them (files sharing a connection apart, as for read_pcaps)."""
+    _require_tshark()
+    found: list[tuple[int, ...]] = [() for _ in paths]
+    for group in batches(connections) if connections else [list(range(len(paths)))]:
+        for index, frames in zip(group, _filter_joined([paths[i] for i in group], text,
+                                                       timeout), strict=True):
+            found[index] = frames
+    return found
+
+
+def _filter_joined(paths: Sequence[str | Path], text: str,
+                   timeout: float) -> list[tuple[int, ...]]:
+    if not paths:
+        return []
+    datas = [Path(path).read_bytes() for path in paths]
+    starts = [0]
+    for data in datas[:-1]:  # frame.number runs on across sections: each file's first
+        starts.append(starts[-1] + len(parse_pcapng(data).records))
+    with tempfile.TemporaryDirectory(prefix="harness-tshark-") as folder:
+        joined = Path(folder, "all.pcapng")
+        joined.write_bytes(b"".join(datas))
+        try:
+            done = subprocess.run(tshark_command("-n", "-r", str(joined), "-Y", text, "-T",
+                                                 "fields", "-e", "frame.section_number", "-e",
+                                                 "frame.number"),
+                                  capture_output=True, text=True, timeout=timeout,
+                                  check=False, env=private_env(folder))
+        except subprocess.TimeoutExpired:
+            raise TsharkError(f"tshark did not finish within {timeout:.0f} s") from None
+    if done.returncode != 0:
+        message = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "no message"
+        raise TsharkError(f"tshark failed on the display filter (exit {done.returncode}): "
+                          f"{message}")
+    per_file: list[list[int]] = [[] for _ in paths]
+    for line in done.stdout.splitlines():
+        section, number = (int(word) for word in line.split("\t"))
+        per_file[section - 1].append(number - starts[section - 1])
+    return [tuple(frames) for frames in per_file]

@@ -20,7 +20,14 @@ from harness.core.version import version
 from harness.core.vocabulary import RUN_DEADLINE
 from harness.orchestration import plan as planning
 from harness.orchestration.batch import execute
-from harness.orchestration.checking import CheckedInOrder, Tally, cross_check, tshark_tool
+from harness.orchestration.checking import (
+    CheckedInOrder,
+    Tally,
+    check_filters,
+    cross_check,
+    tshark_tool,
+    without_tshark,
+)
 from harness.orchestration.files import writable_file, write_text
 from harness.orchestration.pages import render_pages
 from harness.orchestration.progress import Finished, Progress, passed, summary
@@ -46,9 +53,13 @@ def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
     tool = tshark_tool(require_tshark)
     planning.check_link(link, topology)
     began, started = time.monotonic(), datetime.now().astimezone()
+    if tool:
+        check_filters(plan)
     tally = Tally(tool) if tool else None
-    shown = CheckedInOrder(partial(cross_check, tally=tally) if tally else None,
-                           Progress(len(plan), verbose).show)
+    filtered = any(planned.scenario.display_filters for planned in plan)
+    check = (partial(cross_check, tally=tally) if tally else without_tshark if filtered
+             else None)
+    shown = CheckedInOrder(check, Progress(len(plan), verbose).show)
     execute(plan, workers, lambda index, done: shown.add((plan[index].scenario, *done)))
     done = shown.close()
     if tally is not None:
