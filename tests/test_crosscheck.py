@@ -241,3 +241,31 @@ def test_a_file_tshark_cannot_read_is_one_clear_error(tmp_path: Path) -> None:
     cut.write_bytes(whole[:-10])  # the last packet cut short
     with pytest.raises(TsharkError, match=r"tshark failed on the pcaps \(exit 2\): .*cut short"):
         read_pcaps([cut])
+
+
+@pytest.mark.usefixtures("tshark")
+@pytest.mark.parametrize("profile", ["absolute sequence numbers", "a profile it cannot read"])
+def test_no_profile_in_home_can_change_or_stop_the_cross_check(
+        tmp_path: Path, monkeypatch, profile: str) -> None:
+    """tshark reads $HOME/.config/wireshark unless told otherwise: a profile there that turns
+    relative sequence numbers and the analysis off, or one that cannot be read (a preferences
+    file that is a folder, and a hosts file that is a fifo no one writes to, which would hang
+    a tshark that opened it), must change nothing."""
+    import os
+
+    from harness.orchestration.tshark import read_pcaps
+
+    segments = _segments(tmp_path)
+    config = tmp_path / "home" / ".config" / "wireshark"
+    config.mkdir(parents=True)
+    if profile == "absolute sequence numbers":
+        (config / "preferences").write_text("tcp.relative_sequence_numbers: FALSE\n"
+                                            "tcp.analyze_sequence_numbers: FALSE\n")
+    else:
+        (config / "preferences").mkdir()
+        os.mkfifo(config / "hosts")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("WIRESHARK_CONFIG_DIR", raising=False)
+    (theirs,) = read_pcaps([tmp_path / "x.pcapng"], timeout=20)
+    assert compare(segments, theirs) == []
+    assert [frame.seq for frame in theirs][:3] == [0, 0, 1]  # relative: each ISN is 0
