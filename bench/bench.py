@@ -10,7 +10,9 @@
 3. The whole loopback catalog, both families: its wall time against the sum of the waits its
    scenarios need by their nature (their exchange phases), serially and with --jobs 2.
 4. `pytest -m capture` with -n 2 against -n 0 (skip with --no-pytest).
-5. Start-up: `harness list` and `harness check FILE --expect P` as whole processes
+5. The failure path (bench/failures.py): a run whose wire does not match, and one whose final
+   state is wrong, against the passing run of the same scenario.
+6. Start-up: `harness list` and `harness check FILE --expect P` as whole processes
    (bench/startup.py), and the matcher's worst cases against 10,000 packets
    (bench/matching.py). `--quick` runs only these two, which need no privileges.
 
@@ -35,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import failures  # noqa: E402
 import matching  # noqa: E402
 import startup  # noqa: E402
 
@@ -218,9 +221,11 @@ def main() -> int:
             catalog = catalog_timing(Path(folder))
             runs = compare(args.rounds, Path(folder))
             summary = summarise(runs, catalog["cross-check per run ms"] / 1000)
+            failing = failures.failures(args.rounds)
+            print("\n".join(failures.render(failing)), flush=True)
             tests = None if args.no_pytest else pytest_timing()
             print(render(summary, catalog, tests))
-            document.update(rounds=args.rounds, **summary, catalog=catalog,
+            document.update(rounds=args.rounds, **summary, catalog=catalog, failures=failing,
                             **({"pytest": tests} if tests else {}))
     out = ROOT / "bench" / ("results-quick.json" if args.quick else "results.json")
     out.write_text(json.dumps(document, indent=2) + "\n")
