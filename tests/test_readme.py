@@ -1,0 +1,73 @@
+"""The README tells the truth: its scenario example is complete and passes, and "Writing a
+scenario" documents every top-level key, every call with its arguments and every
+expectation the loader takes (so the two cannot drift apart)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.core import catalog
+from harness.core.calls import CALLS
+from harness.core.expect import EXPECT_KEYS
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+SECTION = README[README.index("### Writing a scenario"):README.index("## The pattern language")]
+
+
+def _example() -> str:
+    (block,) = re.findall(r"```toml\n(.*?)```", SECTION, re.S)
+    return block
+
+
+def test_the_example_loads_as_a_whole_scenario(tmp_path: Path) -> None:
+    path = tmp_path / "example.toml"
+    path.write_text(_example())
+    scenario = catalog.load_file(path)
+    assert scenario.claims and scenario.display_filters and scenario.wireshark_warnings
+
+
+@pytest.mark.capture
+def test_the_example_passes_on_both_families(tmp_path: Path) -> None:
+    path = tmp_path / "example.toml"
+    path.write_text(_example())
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["run", str(path), "--pcap-dir", str(tmp_path)])
+    assert code == 0, out.getvalue()
+    assert "2 runs in" in out.getvalue() and ": 2 passed, 0 failed" in out.getvalue()
+
+
+def _table_rows(first_column: str) -> dict[str, str]:
+    """The rows of the section's table whose header starts with first_column."""
+    table = SECTION[SECTION.index(f"| {first_column} |"):].split("\n\n", 1)[0]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        for name in re.findall(r"`([\w-]+)`", cells[0]):
+            rows[name] = "|".join(cells[1:])
+    return rows
+
+
+def test_every_top_level_key_is_documented() -> None:
+    assert set(_table_rows("key")) == set(catalog._KEYS)
+
+
+def test_every_call_and_each_of_its_arguments_is_documented() -> None:
+    rows = _table_rows("call")
+    assert set(rows) == set(CALLS), "the README's calls and the table's differ"
+    for name, spec in CALLS.items():
+        for arg in spec.arg_names:
+            assert f"`{arg}`" in rows[name], f"{name}: argument {arg} is not in the README"
+
+
+def test_every_expectation_is_documented() -> None:
+    expectations = SECTION[SECTION.index("Expectations (`expect"):].split("\n\n", 1)[0]
+    for key in EXPECT_KEYS:
+        assert f"`{key}`" in expectations, key
