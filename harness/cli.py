@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from harness.core.errors import HarnessError, UsageError
-from harness.core.vocabulary import FAMILIES, LINK_SIDES, RUN_DEADLINE, TOPOLOGIES
+from harness.core.vocabulary import FAMILIES, LINK_SIDES, RUN_DEADLINE, SERVER_PORT, TOPOLOGIES
 
 if TYPE_CHECKING:
     from harness.core.link import Link
@@ -104,6 +104,14 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--topology", choices=TOPOLOGIES, default="loopback",
                        help="loopback: both programs on one namespace's lo; veth: each in its "
                             "own namespace, joined by a veth pair (default: loopback)")
+    probe.add_argument("--port", type=int, default=SERVER_PORT, metavar="N",
+                       help="the port the server must listen on, which {port} becomes "
+                            f"(1-65535; default: {SERVER_PORT})")
+    probe.add_argument("--netem", metavar="ARGS",
+                       help="with --topology veth: impair the link with tc netem, e.g. "
+                            "\"delay 20ms loss 1%%\"")
+    probe.add_argument("--netem-side", choices=LINK_SIDES, default="both",
+                       help="whose egress the netem qdisc sits on (default: both directions)")
     probe.add_argument("--pcap", default="pcaps/probe.pcapng", metavar="FILE",
                        help="where the capture goes (default: pcaps/probe.pcapng)")
     probe.add_argument("--timeout", type=float, default=10.0, metavar="S",
@@ -195,7 +203,7 @@ def dispatch(args: argparse.Namespace) -> int:
     from harness.orchestration.probe import cmd_probe
 
     return cmd_probe(args.server, args.client, args.expect, args.family, args.topology,
-                     args.pcap, args.timeout, args.shell)
+                     args.pcap, args.timeout, args.shell, args.port, _link(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,8 +1,11 @@
 """The pytest plugin: the `capture` marker and the `lab` fixture (a Lab for one test).
 
-Capture tests need root (namespaces and packet sockets). Without it they are skipped with
-one line saying what is missing, unless HARNESS_REQUIRE_CAPTURE=1, which turns that skip
-into a failure so that a CI job can never pass by skipping.
+`@pytest.mark.capture(family=..., topology=..., link={...}, port=...)` tells the fixture how
+to make the lab (harness.orchestration.testlab reads it); each lab's pcap is written when its
+test ends with the test's story in its comments (`--harness-keep=failed` keeps only those of
+failed tests). Capture tests need root (namespaces and packet sockets). Without it they are
+skipped with one line saying what is missing, unless HARNESS_REQUIRE_CAPTURE=1, which turns
+that skip into a failure so that a CI job can never pass by skipping.
 """
 
 from __future__ import annotations
@@ -16,12 +19,17 @@ import pytest
 
 REQUIRE_ENV = "HARNESS_REQUIRE_CAPTURE"
 _LAB_KEY = pytest.StashKey["object"]()
+_OUTCOME_KEY = pytest.StashKey["object"]()
+KEEP_CHOICES = ("all", "failed")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """--pcap-dir: where capture tests write their pcapng files."""
+    """--pcap-dir: where capture tests write their pcapng files; --harness-keep: which."""
     parser.addoption("--pcap-dir", default=None,
                      help="folder for the pcapng of each capture test (default: pcaps/tests)")
+    parser.addoption("--harness-keep", choices=KEEP_CHOICES, default="all",
+                     help="whose pcapng the lab fixture keeps: all tests' (default), or only "
+                          "those of tests that failed (a passing test's is deleted)")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -70,38 +78,67 @@ def lab(request: pytest.FixtureRequest) -> Iterator[object]:
     """A client and a server peer in a fresh namespace, every packet between them captured.
 
     The test drives the peers (`lab.server.listen()`, `lab.client.connect()`, ...) and states
-    the wire with `lab.expect(pattern)`. Parametrize indirectly with "ipv6" for IPv6.
+    the wire with `lab.expect(pattern)`. `@pytest.mark.capture(topology="veth", link={"netem":
+    "delay 20ms"}, family="ipv6")` makes another lab; so does an indirect parameter ("ipv6",
+    or a dict of the same keywords). Its pcap is written, annotated, when the test ends.
     """
-    from harness.lab.lab import Lab
+    from harness.orchestration import testlab
 
-    family = getattr(request, "param", "ipv4")
-    with Lab(family=family, scenario=request.node.name, pcap_path=_pcap_path(request)) as made:
+    marks = [(mark.args, mark.kwargs) for mark in request.node.iter_markers("capture")]
+    settings = testlab.lab_settings(marks, getattr(request, "param", None))
+    with settings.make(request.node.name, _pcap_path(request)) as made:
         request.node.stash[_LAB_KEY] = made
         yield made
+        outcome = request.node.stash.get(_OUTCOME_KEY, testlab.Outcome("passed"))
+        testlab.finish(made, request.node.nodeid, outcome,
+                       keep_all=request.config.getoption("--harness-keep") == "all")
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     """A harness UserError (a bad pattern, say) is reported as its message at the test's own
-    line, without the harness's frames; a failing test that used `lab` gets the wire, the
-    calls and the pcap path."""
+    line, without the harness's frames; a failing test that used `lab` gets its calls and
+    packets on one clock and the pcap path; the outcome is kept for the lab's pcap."""
     report = yield
     if call.excinfo is not None and report.failed:
         from harness.core.errors import UserError
 
         if isinstance(call.excinfo.value, UserError):
             report.longrepr = _user_error(item, call.excinfo)
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        item.stash[_OUTCOME_KEY] = _outcome(report, call)
     made = item.stash.get(_LAB_KEY, None)
     if made is not None and report.when == "call" and report.failed:
-        report.sections.append(("harness capture", made.story()))
+        from harness.orchestration.testlab import failure_story
+
+        report.sections.append(("harness capture", failure_story(made)))
     return report
+
+
+def _outcome(report: pytest.TestReport, call: pytest.CallInfo) -> object:
+    """The test's outcome and the first line of why it did not pass, for the lab's pcap."""
+    from harness.orchestration.testlab import Outcome, first_line
+
+    if report.passed:
+        return Outcome("passed")
+    status = "error" if report.when == "setup" and report.failed else report.outcome
+    excinfo = call.excinfo
+    reason = ""
+    if excinfo is not None:
+        reason = first_line(str(report.longrepr) if isinstance(report.longrepr, str)
+                            else excinfo.exconly())
+    return Outcome(status, reason)
 
 
 def _user_error(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> str:
     """`tests/test_x.py:12: harness: bad pattern: ...`, at the innermost frame of the test's
-    own file."""
+    own file (at the test's definition when the error came from its fixtures)."""
     exc = excinfo.value
     here = next((entry for entry in reversed(excinfo.traceback)
                  if Path(str(entry.path)) == Path(str(item.path))), None)
-    where = f"{here.path}:{here.lineno + 1}: " if here is not None else ""
+    if here is not None:
+        where = f"{here.path}:{here.lineno + 1}: "
+    else:
+        path, line, _ = item.reportinfo()
+        where = f"{path}:{line + 1}: " if line is not None else f"{path}: "
     return f"{where}harness: {getattr(exc, 'what', '')}{exc}"

@@ -12,6 +12,7 @@ from harness.core.result import Call, RunResult
 from harness.core.segment import Segment
 from harness.pcap.annotate import (
     duration,
+    event_comments,
     frame_comments,
     outcome,
     pattern_comments,
@@ -178,3 +179,21 @@ def test_the_step_text_is_what_results_and_the_pcap_share() -> None:
     call = _call("server", "conn", "close", 0, 0.1)
     assert step_text(call, " with SO_LINGER {1,0}") == (
         "server: conn.close() with SO_LINGER {1,0} → 0 in 0.1 ms")
+
+
+def test_a_match_made_before_the_last_packets_places_only_the_packets_it_saw() -> None:
+    run = _abort_run()
+    conversations = split_conversations(run.segments)
+    match = compile_pattern(">S <S. >.").match(conversations[0].tokens()[:3])
+    notes = pattern_comments(conversations, match)
+    assert notes[3] == ['pattern: packet 3 of 3 >. matched (">." at column 8)']
+    assert 4 not in notes  # the RST came after the test's last expect
+
+
+def test_events_without_a_packet_go_on_the_next_packet_with_how_long_before_it() -> None:
+    run = _abort_run()
+    events = [(T0 + 0.0060, "client: ./c exited 1 after 0.006 s"),
+              (T0 + 0.0005, "server: ./s started (pid 7)")]
+    notes = event_comments(run.segments, events)
+    assert notes == {1: ["server: ./s started (pid 7) (0.5 ms before this packet)"],
+                     4: ["client: ./c exited 1 after 0.006 s (1.0 ms after this packet)"]}

@@ -14,6 +14,7 @@ import pytest
 from harness.cli import main
 from harness.lab.lab import Lab
 from harness.lab.programs import NoSuchProgram
+from harness.pcap.reader import read_pcapng
 from harness.pytest_plugin import refuse
 
 C_SOURCES = Path(__file__).resolve().parent / "c"
@@ -200,3 +201,97 @@ def test_programs_run_in_the_namespace_and_end_with_the_lab(c_programs) -> None:
         with pytest.raises(ProcessLookupError):
             os.kill(program.pid, 0)
         assert program.status_text().startswith("stopped with SIGTERM after")
+
+
+def _abort_probe(c_programs: dict[str, str], pcap: Path, *options: str) -> list[str]:
+    return ["--server", f"{c_programs['abort_server']} {{host}} {{port}}", "--client",
+            f"{c_programs['echo_client']} {{host}} {{port}}", "--expect", SERVER_ABORT,
+            "--pcap", str(pcap), *options]
+
+
+@pytest.mark.capture
+def test_probe_writes_the_programs_the_pattern_and_the_verdict_into_its_pcap(
+        c_programs, tmp_path: Path, capsys) -> None:
+    pcap = tmp_path / "told.pcapng"
+    code, out, _ = _probe(capsys, *_abort_probe(c_programs, pcap))
+    assert code == 0, out
+    capture = read_pcapng(pcap)
+    server = f"{c_programs['abort_server']} 127.0.0.1 5000"
+    client = f"{c_programs['echo_client']} 127.0.0.1 5000"
+    assert capture.section.comments[1:] == (
+        "probe: your server and client on 127.0.0.1:5000", f"server: {server}",
+        f"client: {client}", f"pattern: {SERVER_ABORT}", "verdict: PASS",
+        "final states: client CLOSED, server CLOSED")
+    said = [c for record in capture.records for c in record.comments]
+    for side, command, status in (("server", server, "exited 0 after"),
+                                  ("client", client, "exited 1 after")):
+        started = [c for c in said if c.startswith(f"{side}: {command} started (pid ")]
+        assert len(started) == 1 and started[0].endswith(" before this packet)"), said
+        ended = [c for c in said if c.startswith(f"{side}: {command} {status} ")]
+        assert len(ended) == 1, said
+    assert capture.records[0].comments[-1] == 'pattern: packet 1 of 6 >S matched (">S" at ' \
+                                              'column 1)'
+    assert capture.records[5].comments[-1] == 'pattern: packet 6 of 6 <R. matched ("<R." at ' \
+                                              'column 18)'
+
+
+@pytest.mark.capture
+def test_a_failed_probe_says_so_in_its_pcap(c_programs, tmp_path: Path, capsys) -> None:
+    pcap = tmp_path / "failed.pcapng"
+    argv = _abort_probe(c_programs, pcap)
+    argv[argv.index("--expect") + 1] = ">S <S. >. >P. <. <F. >."
+    code, out, _ = _probe(capsys, *argv)
+    assert code == 1, out
+    capture = read_pcapng(pcap)
+    assert capture.section.comments[4:7] == (
+        "pattern: >S <S. >. >P. <. <F. >.", "verdict: FAIL",
+        "- packet 6 <R. does not fit: the pattern expected <F. there")
+    assert capture.records[5].comments[-1].startswith("pattern: BROKE HERE: packet 6 <R.")
+
+
+@pytest.mark.capture
+def test_probe_on_another_port(c_programs, tmp_path: Path, capsys) -> None:
+    pcap = tmp_path / "port.pcapng"
+    code, out, _ = _probe(capsys, *_abort_probe(c_programs, pcap, "--port", "6000"))
+    assert code == 0, out
+    assert "your server and client on 127.0.0.1:6000" in out
+    assert f"server: {c_programs['abort_server']} 127.0.0.1 6000  (listening after" in out
+    assert "> 127.0.0.1.6000: Flags [S]," in out  # the listing
+    assert "127.0.0.1.5000" not in out
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "-1"])
+def test_probe_refuses_a_port_out_of_range_in_one_line(port: str, tmp_path: Path,
+                                                        capsys) -> None:
+    code, out, err = _probe(capsys, "--server", "true", "--client", "true", "--expect", ">S",
+                            "--port", port, "--pcap", str(tmp_path / "never.pcapng"))
+    assert (code, out) == (2, "")
+    assert err == f"harness: --port {port}: give a port from 1 to 65535\n"
+
+
+def test_probe_refuses_a_port_that_is_no_number(capsys) -> None:
+    code, _, err = _probe(capsys, "--server", "true", "--client", "true", "--expect", ">S",
+                          "--port", "http")
+    assert code == 2
+    assert err == ("harness: argument --port: invalid int value: 'http' (see `harness probe "
+                   "--help`)\n")
+
+
+def test_probe_refuses_netem_without_veth(tmp_path: Path, capsys) -> None:
+    code, out, err = _probe(capsys, "--server", "true", "--client", "true", "--expect", ">S",
+                            "--netem", "delay 20ms", "--pcap", str(tmp_path / "never.pcapng"))
+    assert (code, out) == (2, "")
+    assert err == ("harness: --netem impairs the link between two namespaces: add --topology "
+                   "veth\n")
+
+
+@pytest.mark.capture
+def test_probe_on_an_impaired_veth_link(c_programs, tmp_path: Path, capsys) -> None:
+    pcap = tmp_path / "netem.pcapng"
+    code, out, _ = _probe(capsys, *_abort_probe(c_programs, pcap, "--topology", "veth",
+                                                "--netem", "delay 20ms"))
+    assert code == 0, out
+    assert "   link: delay 20ms on both side(s)" in out
+    assert f"PASS  probe  ipv4 veth  {SERVER_ABORT} (6 packets)" in out
+    syn, syn_ack = read_pcapng(pcap).records[:2]
+    assert syn_ack.time - syn.time >= 0.04  # 20 ms each way, seen from the client's end

@@ -16,7 +16,7 @@ TOPOLOGIES = ("loopback", "veth")
 #: Whose egress an impaired link's qdisc sits on.
 LINK_SIDES = ("both", *SIDES)
 
-#: The port the server listens on in every run.
+#: The port the server listens on, unless a lab is given another (`harness probe --port`).
 SERVER_PORT = 5000
 #: Addresses on loopback, by family.
 LOOPBACK = MappingProxyType({"ipv4": "127.0.0.1", "ipv6": "::1"})

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.core.conversation import Conversation
+from harness.core.display_filter import FilterOutcome, display_filter
 from harness.core.errors import UsageError, UserError, closest, quoted
 from harness.core.link import Link, LinkError
 from harness.core.pattern import Match
@@ -41,6 +42,7 @@ from harness.lab.stopwatch import Stopwatch
 from harness.lab.topology import make_topology
 from harness.lab.waiting import WaitTimeout, wait_until
 from harness.lab.watch import Watch
+from harness.lab.wireshark import evaluate, filter_failure
 from harness.pcap.writer import write_pcapng
 
 
@@ -61,14 +63,18 @@ def _signal_kill(*peers: PeerProcess) -> None:
 
 class Lab:
     """A client and a server in their own namespace(s), with every packet between them
-    captured: both on one namespace's `lo`, or each in its own joined by a veth pair."""
+    captured: both on one namespace's `lo`, or each in its own joined by a veth pair; the
+    server's port is `port` (5000 unless told)."""
 
     def __init__(self, family: str = "ipv4", scenario: str = "lab",
                  pcap_path: str | os.PathLike | None = None, topology: str = "loopback",
-                 link: Link | None = None) -> None:
+                 link: Link | None = None, port: int = SERVER_PORT) -> None:
         if family not in FAMILIES:
             raise UserError(f"unknown family {family!r}: use {' or '.join(FAMILIES)}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise UserError(f"port {port!r}: the server's port is a number from 1 to 65535")
         self.family = family
+        self.port = port
         self.topology_name = topology
         self.link = link
         self.scenario = scenario
@@ -76,6 +82,7 @@ class Lab:
         self.calls: list[Call] = []
         self.unwritten: pcapfile.UnwrittenPcap | None = None
         self.notes: list[str] = []
+        self.filter_outcomes: list[FilterOutcome] = []
         self.stopwatch = Stopwatch()
         self.wire = Watch(self.calls, self.save_pcap)
         self._stack = contextlib.ExitStack()
@@ -109,8 +116,8 @@ class Lab:
             server.wait_ready()
             client.wait_ready()
         host = topology.server_ip(self.family)
-        self.server = SocketHandle(server, "server", self.family, SERVER_PORT, host)
-        self.client = SocketHandle(client, "client", self.family, SERVER_PORT, host)
+        self.server = SocketHandle(server, "server", self.family, self.port, host)
+        self.client = SocketHandle(client, "client", self.family, self.port, host)
         self.programs = Programs(topology.ns_of, self.server_address, self.tcp_sockets,
                                  self._stack.callback)
 
@@ -118,7 +125,7 @@ class Lab:
     @property
     def server_address(self) -> tuple[str, int]:
         """The address and port the server listens on."""
-        return self.topology.server_ip(self.family), SERVER_PORT
+        return self.topology.server_ip(self.family), self.port
 
     @property
     def client_address(self) -> tuple[str, int] | None:
@@ -186,15 +193,19 @@ class Lab:
         self.wire.wait_wire(pattern, within)
 
     def expect(self, pattern: str, within: float = 2.0) -> Match:
-        """Assert that the first connection on the wire matches pattern (tcpdump notation)."""
+        """Assert that the first connection on the wire matches pattern (tcpdump notation);
+        the AssertionError says where it broke, with the listing (see explain)."""
+        __tracebackhide__ = True  # pytest shows the test's own line, not the lab's
         return self.wire.expect(pattern, within, self._nothing_more)
 
     def explain(self, match: Match) -> str:
-        """A failed match with the tcpdump listing beside it, then the calls and the pcap."""
+        """A failed match: where and why it broke, then the pattern and the listing with an
+        arrow at the packet that did not fit."""
         return self.wire.explain(match)
 
     def story(self) -> str:
-        """The wire, the calls and the pcap path, as a failing test shows them."""
+        """The wire, the calls and the pcap path (written as it is now), for a script's own
+        report; the pytest plugin shows a timeline instead (harness.orchestration.testlab)."""
         return self.wire.story()
 
     def wait_quiet(self, period: float = 0.2, within: float = 2.0) -> bool:
@@ -217,6 +228,20 @@ class Lab:
             return 0.05 + 2 * self.link.emulated()[1]
         except LinkError:
             return 1.0
+
+    def expect_display_filter(self, text: str, count: int | str = 1) -> FilterOutcome:
+        """Assert that Wireshark's display filter matches count frames of the capture so far
+        (`count=1`, `">=1"`, `0`), evaluated by Wireshark's dissector through pyshark."""
+        __tracebackhide__ = True
+        wish = display_filter(text, count)  # a malformed count is refused at once
+        pcap = self.save_pcap()
+        if pcap is None:
+            raise UsageError("expect_display_filter reads the lab's pcap: give Lab a pcap_path")
+        outcome = evaluate(pcap, wish)
+        self.filter_outcomes.append(outcome)
+        if not outcome.ok:
+            raise AssertionError(filter_failure(outcome, self.segments(), pcap))
+        return outcome
 
     def save_pcap(self) -> Path | None:
         """Write what was captured so far to the lab's pcap path, if it has one."""
@@ -328,10 +353,12 @@ class Lab:
         """Start a program of your own in the client's namespace (see spawn_server)."""
         return self.programs.spawn("client", argv, shell, stdin)
 
-    def listening(self, port: int = SERVER_PORT) -> bool:
-        """True when a socket in the server's namespace listens on port (any address)."""
-        return self.programs.listening(port)
+    def listening(self, port: int | None = None) -> bool:
+        """True when a socket in the server's namespace listens on port (any address; by
+        default the lab's server port)."""
+        return self.programs.listening(self.port if port is None else port)
 
-    def wait_listening(self, port: int = SERVER_PORT, within: float = 5.0) -> None:
-        """Wait until a socket in the server's namespace listens on port (see Programs)."""
-        self.programs.wait_listening(port, within)
+    def wait_listening(self, port: int | None = None, within: float = 5.0) -> None:
+        """Wait until a socket in the server's namespace listens on port (by default the
+        lab's server port; see Programs)."""
+        self.programs.wait_listening(self.port if port is None else port, within)

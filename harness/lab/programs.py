@@ -119,6 +119,10 @@ class Program:
         self._tails: dict[str, str] | None = None
         self._folder = Path(tempfile.mkdtemp(prefix=f"harness-{side}-"))
         self.ended: float | None = None
+        # On the capture's clock (time.time): when it was launched, before it could send
+        # anything, and when it was seen to have ended.
+        self.started_at: float = time.time()
+        self.ended_at: float | None = None
         ready, ready_w = os.pipe()  # closed by the exec (or says why the exec failed)
         launcher = [sys.executable, "-m", "harness.lab.child_launcher", "--netns-fd", str(ns.fd),
                     "--parent", str(os.getpid()), "--ready-fd", str(ready_w), "--",
@@ -174,7 +178,7 @@ class Program:
         """The exit status (negative: the signal that ended it), None while it runs."""
         code = self._proc.poll()
         if code is not None and self.ended is None:
-            self.ended = time.monotonic()
+            self.ended, self.ended_at = time.monotonic(), time.time()
         return code
 
     @property

@@ -1,5 +1,6 @@
 """Watching a lab's capture as it fills: its segments, the first connection, waits on the
-pattern, expectations, and the story a failing test shows."""
+pattern (each pattern and the last match kept, for the pcap's comments), expectations, and
+the story a failing test shows."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ class Watch:
     """The capture of one lab, read as it fills; each frame is dissected once.
 
     `calls` is the lab's list of calls (for the story), `save_pcap` writes what was captured
-    so far and returns where (None when the lab has no pcap path).
+    so far and returns where (None when the lab has no pcap path). `patterns` lists every
+    pattern waited on with wait_pattern or expect, in order; `last_match` is the last match.
     """
 
     def __init__(self, calls: Sequence[Call], save_pcap: Callable[[], Path | None]) -> None:
@@ -32,6 +34,8 @@ class Watch:
         self._dissected = 0
         self._arrived = threading.Condition()
         self._last = time.monotonic()
+        self.patterns: list[str] = []
+        self.last_match: Match | None = None
 
     def notify(self) -> None:
         """A packet arrived: wake whoever waits on the wire."""
@@ -79,6 +83,8 @@ class Watch:
                     break
                 self._arrived.wait(left if finished is None else min(left, 0.01))
                 match = compiled.match(self.observed())
+        self.patterns.append(compiled.text)
+        self.last_match = match
         return match
 
     def quiet_for(self) -> float:
@@ -103,17 +109,19 @@ class Watch:
 
     def expect(self, pattern: str, within: float = 2.0,
                finished: Callable[[], bool] | None = None) -> Match:
-        """Assert that the first connection on the wire matches pattern (tcpdump notation)."""
+        """Assert that the first connection on the wire matches pattern (tcpdump notation);
+        the AssertionError is explain(match)."""
+        __tracebackhide__ = True  # pytest shows the test's own line, not these frames
         match = self.wait_pattern(pattern, within, finished)
         if not match.ok:
             raise AssertionError(self.explain(match))
         return match
 
     def explain(self, match: Match) -> str:
-        """A failed match with the tcpdump listing beside it, then the calls and the pcap."""
-        conv = self.conversation()
-        lines = tcpdump_lines(list(conv.segments)) if conv else []
-        return "\n".join([match.explain(lines), "", *self._calls_and_pcap()])
+        """A failed match in a sentence (where and why it broke), then the pattern and the
+        listing, tokens and tcpdump lines, with an arrow at the packet that did not fit."""
+        lines = tcpdump_lines(list(match_segments(self.conversation(), match)))
+        return "\n".join([match.sentence(), *match.explain(lines).splitlines()[:-1]])
 
     def story(self) -> str:
         """The wire (token and tcpdump line per packet), the calls and the pcap path."""
@@ -144,3 +152,8 @@ class Watch:
         except WaitTimeout:
             return False
         return True
+
+
+def match_segments(conv: Conversation | None, match: Match) -> list[Segment]:
+    """The segments of conv that match saw (packets may have come since it was made)."""
+    return list(conv.segments[: len(match.observed)]) if conv else []

@@ -228,11 +228,12 @@ def _last_acks(segments: Sequence[Segment], server_port: int | None) -> dict[int
 
 def pattern_comments(conversations: Sequence[Conversation], match: Match | None
                      ) -> dict[int, list[str]]:
-    """Frame number -> the packet's place in the match of the judged (first) connection."""
+    """Frame number -> the packet's place in the match of the judged (first) connection; a
+    packet that came after the match was made (a test's last expect) has none."""
     found: dict[int, list[str]] = {}
     if not conversations or match is None:
         return found
-    judged = conversations[0].segments
+    judged = conversations[0].segments[: len(match.observed)]
     for i, seg in enumerate(judged):
         found[seg.index] = [_pattern_note(match, i, len(judged))]
     if not match.ok and match.failed_at is None and judged:
@@ -253,6 +254,17 @@ def _pattern_note(match: Match, i: int, count: int) -> str:
     spelled = match.token_at(i) if i < len(match.columns) else None
     where = f" (\"{spelled}\" at column {match.columns[i] + 1})" if spelled else ""
     return f"{PATTERN}packet {i + 1} of {count} {observed} matched{where}"
+
+
+def event_comments(segments: Sequence[Segment], events: Sequence[tuple[float, str]]
+                   ) -> dict[int, list[str]]:
+    """Frame number -> comments telling events that sent no packet of their own (a program
+    started, a program exited), each (time, text) on the first packet at or after its time
+    with how long before that packet it happened, as step comments are."""
+    notes = _Notes(segments)
+    for moment, text in sorted(events, key=lambda event: event[0]):
+        notes.next_after(moment, text)
+    return {index: texts for index, texts in notes.by_frame.items() if texts}
 
 
 def frame_comments(result: RunResult, match: Match | None) -> dict[int, list[str]]:

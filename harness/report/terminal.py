@@ -69,7 +69,14 @@ def story_lines(scenario: Scenario, result: RunResult, verdict: Verdict) -> list
            f"   final states: {states_text(result)}"]
     if result.pcap:
         out.append(f"   pcap: {result.pcap}")
-    return out + claim_lines(verdict)
+    return out + claim_lines(verdict) + filter_lines(verdict)
+
+
+def filter_lines(verdict: Verdict) -> list[str]:
+    """One line per display filter the scenario asserts: what Wireshark found, and whether
+    it is what the scenario wants."""
+    return [f"   {'ok' if o.ok else 'NOT AS WANTED' if o.error is None else 'UNDECIDED'}: "
+            f"{o.sentence()}" for o in verdict.filters]
 
 
 def reason_lines(verdict: Verdict) -> list[str]:
