@@ -137,6 +137,9 @@ def _filtered(done: list[Finished], wanted: Sequence[int], tally: Tally) -> list
 def check_filters(plan: Sequence[Planned]) -> None:
     """UsageError (one line) for the first display filter of the plan that tshark cannot
     compile, naming its scenario: said before anything runs."""
+    texts = {wish.text for planned in plan for wish in planned.scenario.display_filters}
+    if len(texts) > 1 and filter_problem(" || ".join(f"({t})" for t in sorted(texts))) is None:
+        return  # one tshark start compiled them all; apart only to name the one that fails
     seen: set[str] = set()
     for planned in plan:
         for wish in planned.scenario.display_filters:
