@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.core.errors import closest, quoted
+from harness.core.notation import NotationError, str_to_flags
 
 NUMBER = (int, float)
 
@@ -61,9 +62,9 @@ class Arg:
 
     `agent` is the name the peer agent takes it by when that differs; `choices` the values
     it (or, for a list, each item) may take; `items` the types of a list's items; `low`..
-    `high` the range of a number; `pattern` marks a pattern text, `names` the name of a
-    client socket made earlier; `shown` whether the step's text shows it; `keyword` that
-    Python callers must give it by name.
+    `high` the range of a number; `pattern` marks a pattern text, `letters` TCP flags in
+    tcpdump letters, `names` the name of a client socket made earlier; `shown` whether the
+    step's text shows it; `keyword` that Python callers must give it by name.
     """
 
     name: str
@@ -76,6 +77,7 @@ class Arg:
     low: float | None = None
     high: float | None = None
     pattern: bool = False
+    letters: bool = False
     names: bool = False
     shown: bool = True
     keyword: bool = False
@@ -189,6 +191,11 @@ def value_problem(spec: CallSpec, arg: Arg, value: Any) -> str | None:
     problem = type_problem(arg.name, value, arg.kind)
     if problem:
         return problem
+    if arg.letters:
+        try:
+            str_to_flags(value)
+        except NotationError as exc:
+            return f"{arg.name}: {exc}"
     values = value if isinstance(value, list | tuple) and arg.items else [value]
     for item in values:
         if arg.items:

@@ -27,13 +27,15 @@ from harness.core.call_spec import (
     Target,
     payload,
 )
-from harness.core.vocabulary import STATE_NAMES
+from harness.core.vocabulary import SIDES, STATE_NAMES
 
 INT_MAX = 2**31 - 1
 #: The most bytes one send() writes or one recv() asks for (its buffer is made up front).
 MAX_BUFFER = 16 * 1024 * 1024
 #: The longest a call may block or wait, in seconds (a day).
 LONGEST = 86_400
+#: The most payload bytes an injected segment carries (within any link's MTU).
+INJECT_MAX = 1400
 #: Arguments the peer handle adds for the agent on calls that need the lab's addresses.
 ADDRESS_ARGS = ("family", "host", "port")
 SHUTDOWN_HOW = ("SHUT_RD", "SHUT_WR", "SHUT_RDWR")
@@ -109,6 +111,19 @@ CALLS: Mapping[str, CallSpec] = MappingProxyType({spec.name: spec for spec in (
     _spec("wait_wire", "wait until the capture begins with `pattern`",
           Arg("pattern", (str,), required=True, pattern=True), WITHIN, target=Target.WIRE,
           runner=Runner.LAB),
+    _spec("inject", "a segment crafted with scapy, sent as if `from` had sent it: `seq` "
+          "counts from the next sequence number the capture has seen from that side, `ack` "
+          "from the next seen from the other (when flags has an ACK), `win` is the side's "
+          "last unless given; `len` bytes of b\"x\" or `text`",
+          Arg("from", (str,), required=True, choices=SIDES),
+          Arg("flags", (str,), required=True, letters=True),
+          Arg("seq", (int,), default=0, low=-INT_MAX, high=INT_MAX),
+          Arg("ack", (int,), default=0, low=-INT_MAX, high=INT_MAX),
+          Arg("len", (int,), default=0, low=0, high=INJECT_MAX),
+          Arg("text", (str,), keyword=True),
+          Arg("win", (int,), low=0, high=65535),
+          Arg("connection", (str,), default="client", names=True),
+          target=Target.WIRE, runner=Runner.LAB),
 )})
 
 #: What calls report besides their return value, in the order results.json writes it.

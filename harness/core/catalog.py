@@ -22,20 +22,20 @@ from harness.core.claims import ClaimError, parse_claims
 from harness.core.display_filter import DisplayFilterError, parse_display_filters
 from harness.core.errors import UserError, closest, quoted
 from harness.core.expect import EXPECT_KEYS, Expect, named_value_problem
-from harness.core.link import Link
+from harness.core.link import Link, LinkError, parse_link
 from harness.core.pattern import PatternError, compile_pattern
 from harness.core.scenario import Scenario, Step
 from harness.core.sources import UnknownSeed, expand_source
+from harness.core.sysctls import SysctlError, parse_sysctls
 from harness.core.values import FrozenMap
-from harness.core.vocabulary import FAMILIES, LINK_SIDES, SIDES, STATE_NAMES, TOPOLOGIES
+from harness.core.vocabulary import FAMILIES, SIDES, STATE_NAMES, TOPOLOGIES
 
 #: Where the shipped scenarios are: harness/catalog, beside this package (data, not code).
 CATALOG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "catalog")
 #: The most steps a scenario may have once its repeats are unrolled.
 MAX_STEPS = 10_000
 _KEYS = ("id", "title", "statement", "source", "pattern", "steps", "states", "families",
-         "claims", "wireshark_warnings", "topologies", "link", "display_filters")
-_LINK_KEYS = {"netem": (str,), "side": (str,), "drop_rst_from": (str,), "drop_rst_count": (int,)}
+         "claims", "wireshark_warnings", "topologies", "link", "display_filters", "sysctls")
 
 
 class CatalogError(UserError, ValueError):
@@ -221,19 +221,10 @@ def _states(where: str, raw: Any) -> tuple[FrozenMap, FrozenMap]:
 
 
 def _link(where: str, raw: Any) -> Link | None:
-    """The veth link a scenario needs: netem arguments (on `side`: both, client or server)
-    and the first RSTs a side sends dropped (`drop_rst_from`, `drop_rst_count`)."""
-    if raw is None:
-        return None
-    _check_table(where, raw, "link", _LINK_KEYS, "{ netem = \"delay 150ms\" }",
-                 "link: unknown key")
-    if raw.get("side", "both") not in LINK_SIDES:
-        raise _fail(where, "link.side must be both, client or server")
-    if raw.get("drop_rst_from", "client") not in SIDES:
-        raise _fail(where, "link.drop_rst_from must be client or server")
-    if not 1 <= raw.get("drop_rst_count", 1) <= 1000:
-        raise _fail(where, "link.drop_rst_count must be at least 1 (and at most 1000)")
-    return Link(**raw)
+    try:
+        return parse_link(raw)
+    except LinkError as exc:
+        raise _fail(where, str(exc)) from None
 
 
 def _text(where: str, data: dict[str, Any], key: str) -> str:
@@ -329,8 +320,16 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
         topologies=topologies, claims=claims, min_send_q=queued,
         wireshark_warnings=tuple(warnings), link=link, path=where,
         display_filters=_display_filters(where, data.get("display_filters", [])),
+        sysctls=_sysctls(where, data.get("sysctls", {})),
     )
 
+
+
+def _sysctls(where: str, raw: Any) -> FrozenMap:
+    try:
+        return parse_sysctls(raw)
+    except SysctlError as exc:
+        raise _fail(where, str(exc)) from None
 
 
 def _display_filters(where: str, raw: Any) -> tuple:

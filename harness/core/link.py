@@ -3,10 +3,14 @@ first RSTs a side sends dropped; and what the user-space link can play of netem.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from harness.core.errors import UserError
-from harness.core.vocabulary import SIDES
+from harness.core.call_spec import type_problem
+from harness.core.errors import UserError, closest, quoted
+from harness.core.notation import NotationError, parse_token
+from harness.core.vocabulary import LINK_SIDES, SIDES
 
 
 class LinkError(UserError, ValueError):
@@ -14,14 +18,29 @@ class LinkError(UserError, ValueError):
 
 
 @dataclass(frozen=True)
+class Drop:
+    """The first `count` packets that fit `token` (a pattern token: `<F.`, with the
+    direction telling whose) dropped on the user-space link."""
+
+    token: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
 class Link:
-    """An impairment of the veth link: netem arguments on one side's egress or both, and
-    the first RST(s) a side sends dropped."""
+    """An impairment of the veth link: netem arguments on one side's egress or both, the
+    first RST(s) a side sends dropped, and chosen packets dropped."""
 
     netem: str = ""
     side: str = "both"
     drop_rst_from: str | None = None
     drop_rst_count: int = 1
+    drop: tuple[Drop, ...] = ()
+
+    @property
+    def in_user_space(self) -> bool:
+        """Whether only the user-space link can play it (it drops chosen packets)."""
+        return self.drop_rst_from is not None or bool(self.drop)
 
     def sides(self) -> tuple[str, ...]:
         """The sides whose egress gets the qdisc."""
@@ -58,7 +77,61 @@ class Link:
         if self.drop_rst_from:
             parts.append(f"the first {self.drop_rst_count} RST(s) from the "
                          f"{self.drop_rst_from} dropped")
+        parts.extend(f"the first {d.count} {d.token} dropped" for d in self.drop)
         return ", ".join(parts)
+
+
+#: What a `link` table takes, and each key's types.
+LINK_KEYS: Mapping[str, tuple[type, ...]] = {
+    "netem": (str,), "side": (str,), "drop_rst_from": (str,), "drop_rst_count": (int,),
+    "drop": (list,)}
+_DROP_KEYS = ("token", "count")
+_EXAMPLE = '{ netem = "delay 150ms" } or { drop = [{ token = "<F.", count = 1 }] }'
+
+
+def parse_link(raw: Any) -> Link | None:
+    """A link from a scenario's (or a test marker's) `link` table, None for none; LinkError
+    names the first key or value that is wrong."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise LinkError(f"link must be a table such as {_EXAMPLE}")
+    for key, value in raw.items():
+        if key not in LINK_KEYS:
+            near = closest(str(key), list(LINK_KEYS))
+            hint = f"; did you mean {near[0]}?" if near else ""
+            raise LinkError(f"link: unknown key {quoted(key)}{hint} (known: "
+                            f"{', '.join(LINK_KEYS)})")
+        problem = type_problem(f"link.{key}", value, LINK_KEYS[key])
+        if problem:
+            raise LinkError(problem)
+    if raw.get("side", "both") not in LINK_SIDES:
+        raise LinkError("link.side must be both, client or server")
+    if raw.get("drop_rst_from", "client") not in SIDES:
+        raise LinkError("link.drop_rst_from must be client or server")
+    if not 1 <= raw.get("drop_rst_count", 1) <= 1000:
+        raise LinkError("link.drop_rst_count must be at least 1 (and at most 1000)")
+    drops = tuple(_drop(i, rule) for i, rule in enumerate(raw.get("drop", []), 1))
+    return Link(**{**raw, "drop": drops})
+
+
+def _drop(number: int, rule: Any) -> Drop:
+    where = f"link.drop[{number}]"
+    if not isinstance(rule, Mapping) or "token" not in rule or set(rule) - set(_DROP_KEYS):
+        raise LinkError(f"{where} must be a table such as {{ token = \"<F.\", count = 1 }} "
+                        "(token, and count: how many of them, 1 by default)")
+    token, count = rule["token"], rule.get("count", 1)
+    if not isinstance(token, str):
+        raise LinkError(f"{where}.token must be a pattern token such as \"<F.\", not "
+                        f"{quoted(token)}")
+    try:
+        parse_token(token)
+    except NotationError as exc:
+        raise LinkError(f"{where}.token {token!r}: {exc}") from None
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
+        raise LinkError(f"{where}.count must be a whole number from 1 to 1000, not "
+                        f"{quoted(count)}")
+    return Drop(token, count)
 
 
 def _seconds(text: str) -> float:

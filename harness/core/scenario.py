@@ -64,3 +64,4 @@ class Scenario:
     link: Link | None = None
     path: str = ""
     display_filters: tuple[DisplayFilter, ...] = ()
+    sysctls: FrozenMap = field(default_factory=FrozenMap)

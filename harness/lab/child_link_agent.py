@@ -1,6 +1,7 @@
 """The impaired link of a veth lab, in user space: a process in a namespace between the client
 and the server that forwards every TCP frame from one interface to the other after a fixed
-delay, losing a share of them at random and dropping the first RSTs from a side when told.
+delay, losing a share of them at random and dropping the first RSTs from a side, or the
+first packets that fit a pattern token, when told.
 
 It stands in for `tc qdisc … netem` on kernels built without netem (this project's CI kernel
 among them). Frames are read and written with PACKET_VNET_HDR, so a segment the sender's
@@ -9,7 +10,8 @@ offload header. Each direction is a FIFO with a constant delay, so frames keep t
 as netem's do without jitter.
 
 Run as `python -m harness.lab.child_link_agent --netns-fd FD --parent PID --client IF --server IF
-[--delay-client S] [--delay-server S] [--loss P] [--drop-rst-from SIDE --drop-rst-count N]`
+[--delay-client S] [--delay-server S] [--loss P] [--drop-rst-from SIDE --drop-rst-count N]
+[--drop TOKEN:COUNT ...]`
 (delays are per egress side, in seconds); it prints one line, `ready`, once both packet
 sockets are bound, and forwards until its parent dies or stdin closes.
 """
@@ -29,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from harness.core.notation import parse_token
 from harness.core.vocabulary import SIDES
 from harness.lab.capture import (
     ETH_P_ALL,
@@ -61,12 +64,28 @@ def tcp_flags(frame: bytes) -> int | None:
 
 
 @dataclass
+class Chosen:
+    """Packets to drop going one way: those whose TCP flags are `flags`, the first `left`."""
+
+    flags: int
+    left: int
+
+    def takes(self, flags: int) -> bool:
+        """Whether a frame with these flags is dropped (and counted)."""
+        if self.left and flags == self.flags:
+            self.left -= 1
+            return True
+        return False
+
+
+@dataclass
 class Direction:
     """One way across the link: where frames leave, how long they take, what is lost."""
 
     out: socket.socket
     delay: float
     drop_rst: int = 0
+    chosen: list[Chosen] = field(default_factory=list)
     queue: list[tuple[float, int, bytes]] = field(default_factory=list)
 
 
@@ -78,10 +97,13 @@ class Rules:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
 
     def keep(self, direction: Direction, frame: bytes) -> bool:
-        """Whether a frame crosses: not lost at random, not one of the RSTs to drop."""
+        """Whether a frame crosses: not lost at random, not one of the RSTs or chosen packets
+        to drop."""
         flags = tcp_flags(frame[_VNET_HDR:])
         if direction.drop_rst and flags is not None and flags & _RST:
             direction.drop_rst -= 1
+            return False
+        if flags is not None and any(rule.takes(flags) for rule in direction.chosen):
             return False
         return not (self.loss and self.rng.random() < self.loss)
 
@@ -122,6 +144,16 @@ def forward(ways: dict[socket.socket, Direction], rules: Rules, control: TextIO)
                 way.out.send(heapq.heappop(way.queue)[2])
 
 
+def chosen_drops(rules: list[str]) -> dict[str, list[Chosen]]:
+    """`--drop TOKEN:COUNT` rules by the side that sends the packets (`>` the client's)."""
+    by_side: dict[str, list[Chosen]] = {side: [] for side in SIDES}
+    for rule in rules:
+        text, count = rule.rsplit(":", 1)
+        direction, flags = parse_token(text)
+        by_side["client" if direction == ">" else "server"].append(Chosen(flags, int(count)))
+    return by_side
+
+
 def main() -> None:
     """Join the middle namespace, tie our life to the parent's, then forward."""
     parser = argparse.ArgumentParser()
@@ -136,14 +168,19 @@ def main() -> None:
     parser.add_argument("--loss", type=float, default=0.0, help="share of frames lost, 0..1")
     parser.add_argument("--drop-rst-from", choices=SIDES)
     parser.add_argument("--drop-rst-count", type=int, default=1)
+    parser.add_argument("--drop", action="append", default=[], metavar="TOKEN:COUNT",
+                        help="drop the first COUNT packets that fit a pattern token (`<F.`)")
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the orchestrator's to handle
     join_for_life(args.netns_fd, args.parent)
     towards_client, towards_server = open_link_socket(args.client), open_link_socket(args.server)
     drops = {side: args.drop_rst_count if args.drop_rst_from == side else 0
              for side in SIDES}
-    ways = {towards_client: Direction(towards_server, args.delay_client, drops["client"]),
-            towards_server: Direction(towards_client, args.delay_server, drops["server"])}
+    chosen = chosen_drops(args.drop)
+    ways = {towards_client: Direction(towards_server, args.delay_client, drops["client"],
+                                      chosen["client"]),
+            towards_server: Direction(towards_client, args.delay_server, drops["server"],
+                                      chosen["server"])}
     os.write(sys.stdout.fileno(), b"ready\n")
     forward(ways, Rules(args.loss), sys.stdin)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from harness.core.conversation import Conversation
@@ -22,6 +22,7 @@ from harness.core.link import Link, LinkError
 from harness.core.pattern import Match
 from harness.core.result import Call, CaptureCounts, FinalState, Phases, RunResult
 from harness.core.segment import Segment
+from harness.core.sysctls import describe as describe_sysctls
 from harness.core.values import FrozenMap
 from harness.core.vocabulary import (
     CLOSED,
@@ -39,6 +40,7 @@ from harness.lab.peer import PeerProcess, SocketHandle
 from harness.lab.programs import Program, Programs
 from harness.lab.sockdiag import SockDiag, SocketState
 from harness.lab.stopwatch import Stopwatch
+from harness.lab.sysctl import apply_sysctls
 from harness.lab.topology import make_topology
 from harness.lab.waiting import WaitTimeout, wait_until
 from harness.lab.watch import Watch
@@ -68,7 +70,8 @@ class Lab:
 
     def __init__(self, family: str = "ipv4", scenario: str = "lab",
                  pcap_path: str | os.PathLike | None = None, topology: str = "loopback",
-                 link: Link | None = None, port: int = SERVER_PORT) -> None:
+                 link: Link | None = None, port: int = SERVER_PORT,
+                 sysctls: Mapping[str, int | str] | None = None) -> None:
         if family not in FAMILIES:
             raise UserError(f"unknown family {family!r}: use {' or '.join(FAMILIES)}")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
@@ -77,6 +80,7 @@ class Lab:
         self.port = port
         self.topology_name = topology
         self.link = link
+        self.sysctls = dict(sysctls or {})
         self.scenario = scenario
         self.pcap_path = Path(pcap_path) if pcap_path else None
         self.calls: list[Call] = []
@@ -98,6 +102,7 @@ class Lab:
             self._stack.callback(topology.close)
             self.topology = topology
             self.namespace_inode = topology.capture_ns.inode
+            apply_sysctls(topology.namespaces(), self.sysctls)
             self._diags = {side: topology.ns_of(side).run(SockDiag) for side in SIDES}
             for diag in self._diags.values():
                 self._stack.callback(diag.close)
@@ -215,11 +220,11 @@ class Lab:
     def _nothing_more(self) -> bool:
         """True when no packet of the connection can still come: both sides in states that
         send nothing unprompted, and the wire quiet for longer than a packet can be in flight."""
-        return (self.wire.quiet_for() >= self._in_flight
+        return (self.wire.quiet_for() >= self.in_flight
                 and all(self.state(side) in SILENT_STATES for side in SIDES))
 
     @property
-    def _in_flight(self) -> float:
+    def in_flight(self) -> float:
         """Seconds a packet can be on its way to the capture: 50 ms on a plain link, plus a
         round trip of the link's delay (1 s where the delay cannot be read)."""
         if self.link is None or not self.link.netem:
@@ -228,6 +233,14 @@ class Lab:
             return 0.05 + 2 * self.link.emulated()[1]
         except LinkError:
             return 1.0
+
+    def inject(self, side: str, flags: str, seq: int = 0, ack: int = 0, payload: bytes = b"",
+               win: int | None = None, connection: str = "client") -> Call:
+        """Send a crafted segment as if `side` had sent it (harness.lab.inject: seq and ack
+        relative to what the capture has seen); the call, with an error if it failed."""
+        from harness.lab.inject import inject
+
+        return inject(self, side, flags, seq, ack, payload, win, connection)
 
     def expect_display_filter(self, text: str, count: int | str = 1) -> FilterOutcome:
         """Assert that Wireshark's display filter matches count frames of the capture so far
@@ -256,7 +269,7 @@ class Lab:
         where = (f"{self.topology.describe()}; server {endpoint_text(self.server_address)}, "
                  f"client {client}")
         return pcapfile.header(self.scenario, self.family, self.topology.name, link,
-                               self.topology.capture_if, where)
+                               self.topology.capture_if, where, describe_sysctls(self.sysctls))
 
     # -- the end of a run ----------------------------------------------------------------
     def settle(self, states: dict[str, str], within: float = 5.0) -> None:

@@ -22,12 +22,13 @@ def harness_version() -> str:
 
 
 def header(scenario: str, family: str, topology: str, link: str, ifname: str,
-           where: str) -> tuple[Section, Interface]:
-    """The section header (machine, kernel, harness; what ran) and the interface block (the
-    interface and where it was) of a lab's pcapng."""
+           where: str, sysctls: str = "") -> tuple[Section, Interface]:
+    """The section header (machine, kernel, harness; what ran, with the link's impairment
+    and the run's sysctls) and the interface block (the interface and where it was) of a
+    lab's pcapng."""
     kernel = f"Linux {platform.release()}"
-    told = f"scenario {scenario}, {family}, topology {topology}" + (f", link: {link}"
-                                                                    if link else "")
+    told = (f"scenario {scenario}, {family}, topology {topology}"
+            + (f", link: {link}" if link else "") + (f", sysctls: {sysctls}" if sysctls else ""))
     section = Section(hardware=platform.machine(), os=kernel, application=harness_version(),
                       comments=(told,))
     return section, Interface(name=ifname, description=where, os=kernel)

@@ -64,6 +64,10 @@ class Topology:
         """The namespace a side's peer runs in."""
         return self.client_ns if side == "client" else self.server_ns
 
+    def namespaces(self) -> tuple[Namespace, ...]:
+        """Every namespace of the lab, each once."""
+        return tuple({id(n): n for n in (self.client_ns, self.server_ns)}.values())
+
     def close(self) -> None:
         """Drop the namespaces (and with them every interface in them)."""
         for ns in {id(n): n for n in (self.client_ns, self.server_ns)}.values():
@@ -84,7 +88,7 @@ class VethTopology(Topology):
             self.client_ns, self.server_ns = self._namespace(), self._namespace()
             self.capture_ns, self.capture_if = self.client_ns, IFNAMES["client"]
             self.keep_outgoing = True  # one end of a veth sees each packet once
-            self.emulated = link is not None and (link.drop_rst_from is not None
+            self.emulated = link is not None and (link.in_user_space
                                                   or not kernel_has_netem())
             self._build()
             if link is not None and link.netem and not self.emulated:
@@ -127,6 +131,8 @@ class VethTopology(Topology):
         if self.link.drop_rst_from:
             command += ["--drop-rst-from", self.link.drop_rst_from, "--drop-rst-count",
                         str(self.link.drop_rst_count)]
+        for rule in self.link.drop:
+            command += ["--drop", f"{rule.token}:{rule.count}"]
         self._agent = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        pass_fds=(middle.fd,))
         ready = select.select([self._agent.stdout], [], [], _AGENT_START)[0]
@@ -137,6 +143,9 @@ class VethTopology(Topology):
 
     def server_ip(self, family: str) -> str:
         return VETH["server"][family][0]
+
+    def namespaces(self) -> tuple[Namespace, ...]:
+        return tuple(self._made)
 
     def describe(self) -> str:
         where = (f"{IFNAMES['client']}, the client's end of a veth pair; client in "
@@ -264,7 +273,7 @@ def netem_problem(link: Link) -> str | None:
     scratch namespace's lo when the kernel has netem, and checked against what the user-space
     link plays when it has not."""
     try:
-        if not kernel_has_netem() or link.drop_rst_from:
+        if not kernel_has_netem() or link.in_user_space:
             link.emulated()
             return None
         words = shlex.split(link.netem)

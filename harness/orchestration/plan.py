@@ -89,3 +89,14 @@ def check_link(link: Link | None, topology: str) -> None:
     problem = netem_problem(link)
     if problem:
         raise UsageError(problem)
+
+
+def check_sysctls(plan: Sequence[Planned]) -> None:
+    """Every scenario's sysctls can be set in a namespace here; said before anything runs,
+    naming the scenario."""
+    from harness.lab.sysctl import sysctl_problem
+
+    for scenario in {id(p.scenario): p.scenario for p in plan}.values():
+        problem = sysctl_problem(scenario.sysctls)
+        if problem:
+            raise UsageError(f"{scenario.path or scenario.id}: {problem}")

@@ -61,6 +61,13 @@ class _Sockets:
         return self._timed("wait_wire", "wire", {"pattern": pattern},
                            lambda: self.lab.wire.wait_wire(pattern, float(step.arg("within"))))
 
+    def inject(self, step: Step) -> Call:
+        text = step.arg("text")
+        payload = text.encode() if text is not None else b"x" * int(step.arg("len"))
+        return self.lab.inject(step.arg("from"), step.arg("flags"), int(step.arg("seq")),
+                               int(step.arg("ack")), payload, step.arg("win"),
+                               step.arg("connection"))
+
     def _timed(self, what: str, sock: str, args: dict[str, Any],
                wait: Callable[[], None]) -> Call:
         """Run one of the lab's waits as a call of the lab's own."""
@@ -78,7 +85,8 @@ class _Sockets:
 
 #: The calls the lab makes itself (the table's Runner.LAB), by name.
 LAB_CALLS: dict[str, Callable[[_Sockets, Step], Call]] = {
-    "wait_state": _Sockets.wait_state, "wait_wire": _Sockets.wait_wire}
+    "wait_state": _Sockets.wait_state, "wait_wire": _Sockets.wait_wire,
+    "inject": _Sockets.inject}
 
 
 def run_scenario(scenario: Scenario, family: str = "ipv4",
@@ -136,7 +144,7 @@ def _run(scenario: Scenario, family: str, pcap_path: str | os.PathLike | None,
         link = scenario.link
     try:
         lab = Lab(family=family, scenario=scenario.id, pcap_path=pcap_path, topology=topology,
-                  link=link)
+                  link=link, sysctls=scenario.sysctls)
     except Exception as exc:  # any failure to build is this run's error
         return RunResult(scenario=scenario.id, family=family, topology=topology,
                          error=f"the lab could not be built: {one_line(exc)}"), None

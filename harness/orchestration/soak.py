@@ -32,6 +32,7 @@ def cmd_soak(ids: Sequence[str], rounds: int, pcap_dir: str, family: str = "both
     workers = planning.workers(jobs)
     planning.require_capture()
     planning.check_link(link, topology)
+    planning.check_sysctls(plan)
     seen = []
     for number in range(1, rounds + 1):
         seen.append(_round(plan, workers, Path(pcap_dir), number))

@@ -6,41 +6,45 @@ failing test shows of it (calls and packets on one clock, and where the pcap is)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# A scenario's `link` table read as the catalog reads it (one place says what a link takes).
-from harness.core.catalog import _link as link_from_table
 from harness.core.conversation import split_conversations
 from harness.core.errors import UsageError, closest, one_line, quoted
-from harness.core.link import Link
+from harness.core.link import Link, LinkError, parse_link
+from harness.core.sysctls import SysctlError, parse_sysctls
+from harness.core.values import FrozenMap
 from harness.core.vocabulary import FAMILIES, SERVER_PORT, TOPOLOGIES
 from harness.lab.lab import Lab
+from harness.lab.sysctl import sysctl_problem
 from harness.orchestration.plan import check_link
 from harness.pcap.annotate import frame_comments
 from harness.report.terminal import timeline
 
 MARKER = "@pytest.mark.capture"
 #: What a test's lab can be told, by keyword (the marker) or in a mapping (the parameter).
-KNOWN = ("family", "topology", "link", "port")
+KNOWN = ("family", "topology", "link", "port", "sysctls")
 #: A test's outcome as its pcap says it, by pytest's word for it.
 LABELS = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "error": "ERROR"}
 
 
 @dataclass(frozen=True)
 class LabSettings:
-    """How a test's lab is made: the family, the topology, the veth link, the server's port."""
+    """How a test's lab is made: the family, the topology, the veth link, the server's port,
+    the sysctls set in its namespaces."""
 
     family: str = "ipv4"
     topology: str = "loopback"
     link: Link | None = None
     port: int = SERVER_PORT
+    sysctls: FrozenMap = field(default_factory=FrozenMap)
 
     def make(self, scenario: str, pcap_path: Path) -> Lab:
         """A fresh lab made so."""
         return Lab(family=self.family, scenario=scenario, pcap_path=pcap_path,
-                   topology=self.topology, link=self.link, port=self.port)
+                   topology=self.topology, link=self.link, port=self.port,
+                   sysctls=self.sysctls)
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,19 @@ def _checked(told: Mapping[str, Any]) -> LabSettings:
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise UsageError(f"lab port {quoted(port)}: give a port from 1 to 65535")
     link = _link(told.get("link"), topology)
-    return LabSettings(family, topology, link, port)
+    return LabSettings(family, topology, link, port, _sysctls(told.get("sysctls", {})))
+
+
+def _sysctls(raw: object) -> FrozenMap:
+    """The sysctls as a scenario's `sysctls` table takes them, tried here first."""
+    try:
+        sysctls = parse_sysctls(raw)
+    except SysctlError as exc:
+        raise UsageError(f"{MARKER}: {exc}") from None
+    problem = sysctl_problem(sysctls)
+    if problem:
+        raise UsageError(f"{MARKER}: {problem}")
+    return sysctls
 
 
 def _link(raw: object, topology: str) -> Link | None:
@@ -104,7 +120,10 @@ def _link(raw: object, topology: str) -> Link | None:
     command line checks --netem."""
     if raw is None:
         return None
-    link = raw if isinstance(raw, Link) else link_from_table(MARKER, raw)
+    try:
+        link = raw if isinstance(raw, Link) else parse_link(raw)
+    except LinkError as exc:
+        raise UsageError(f"{MARKER}: {exc}") from None
     if topology != "veth":
         raise UsageError(f"{MARKER}: a link impairs the veth between two namespaces: add "
                          "topology=\"veth\"")

@@ -52,6 +52,7 @@ def cmd_run(ids: Sequence[str], pcap_dir: str, json_path: str | None,
     planning.require_capture()
     tool = tshark_tool(require_tshark)
     planning.check_link(link, topology)
+    planning.check_sysctls(plan)
     began, started = time.monotonic(), datetime.now().astimezone()
     if tool:
         check_filters(plan)

@@ -38,6 +38,7 @@ OTHER_STREAM = "not the judged connection"
 SENT = "; sent this"
 NO_PACKET = "; no packet of its own"
 ALSO_SENT = " also sent this"
+INJECTED = "injected this: a segment crafted by the harness"
 SENT_WHILE = "sent while "
 
 
@@ -187,6 +188,11 @@ def step_comments(result: RunResult) -> dict[int, list[str]]:
     last_ack = _last_acks(notes.segments, server_port)
     calls = list(result.calls)
     for call, text, until in zip(calls, step_texts(calls), _windows(calls), strict=True):
+        crafted = _injected(notes.segments, call)
+        if crafted is not None:
+            notes.add(crafted, f"{text}; {INJECTED} (not by the {call.sock}'s kernel)")
+            claimed.add(crafted.index)
+            continue
         during = []
         if call.peer in SIDES and call.call in EMITTING:
             during = [seg for seg in notes.segments if seg.index not in claimed
@@ -211,6 +217,16 @@ def step_comments(result: RunResult) -> dict[int, list[str]]:
             notes.next_after(call.start + call.elapsed,
                              f"{call.peer}: {call.signature()} returned {outcome(call)}")
     return notes.by_frame
+
+
+def _injected(segments: Sequence[Segment], call: Call) -> Segment | None:
+    """The segment an inject call sent, None for any other call (or one that failed)."""
+    facts = call.info.get("injected") if call.call == "inject" else None
+    if not facts:
+        return None
+    return next((seg for seg in segments if seg.time >= call.start - _LATE
+                 and (seg.sport, seg.dport, seg.seq, seg.flags)
+                 == (facts["sport"], facts["dport"], facts["seq"], facts["flags"])), None)
 
 
 def _last_acks(segments: Sequence[Segment], server_port: int | None) -> dict[int, int | None]:
