@@ -66,3 +66,8 @@ def test_bad_flags_and_sides_are_refused() -> None:
         craft(_conv(), "client", "X")
     with pytest.raises(InjectError, match="write client or server"):
         craft(_conv(), "middle", "R")
+
+
+def test_an_rst_seen_does_not_move_the_next_sequence_number() -> None:
+    conv = _conv(_seg(4, C, S, RST | ACK, ISN_C + 101, ISN_S + 1))
+    assert next_seq(conv, C) == ISN_C + 1

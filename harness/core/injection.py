@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from harness.core.conversation import Conversation
 from harness.core.errors import UserError
-from harness.core.notation import ACK, FIN, SYN, NotationError, flags_to_str, str_to_flags
+from harness.core.notation import ACK, FIN, RST, SYN, NotationError, flags_to_str, str_to_flags
 from harness.core.vocabulary import SIDES, Endpoint
 
 _MOD = 2**32
@@ -58,8 +58,10 @@ def flags_of(letters: str) -> int:
 
 def next_seq(conv: Conversation, sender: Endpoint) -> int | None:
     """The sequence number after the furthest byte (SYN and FIN count one) the capture has
-    seen from sender on conv, None if it has seen nothing from it."""
-    sent = [seg for seg in conv.segments if (seg.src, seg.sport) == sender]
+    seen from sender on conv, None if it has seen nothing from it. RSTs take no sequence
+    space and may carry any number, so they do not count."""
+    sent = [seg for seg in conv.segments
+            if (seg.src, seg.sport) == sender and not seg.flags & RST]
     if not sent:
         return None
     base = sent[0].seq
