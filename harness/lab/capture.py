@@ -99,10 +99,14 @@ class PacketSocket(SimpleSocket):
         super().__init__(sock, basecls=Ether)
         self.iface = ifname
         self._kernel_filters = kernel_filters
+        self.reads = 0  # frames taken from the socket (counted before the read)
+        self.skipped = 0  # of them, those not passed on (our own outgoing copies)
 
     def recv_raw(self, x: int = _SNAPLEN) -> tuple:
+        self.reads += 1
         data, ancdata, _flags, addr = self.ins.recvmsg(_SNAPLEN, _CMSG_SPACE)
         if not self._kernel_filters and addr[2] == PACKET_OUTGOING:
+            self.skipped += 1
             return None, None, None
         stamp = None
         for level, kind, payload in ancdata:
@@ -159,6 +163,14 @@ class Capture:
         self._sniffer.start()
         if not ready.wait(deadline):
             raise CaptureError(f"the sniffer did not report started within {deadline:.1f} s")
+
+    def caught_up(self) -> bool:
+        """Whether every frame the kernel has queued for the capture so far is among frames():
+        nothing waits in the socket and no frame read is still on its way to the list."""
+        with self._lock:
+            kept = len(self._frames)
+        return (not self._sock.pending()
+                and self._sock.reads == kept + self._sock.skipped)
 
     def frames(self) -> list[Record]:
         """The frames captured so far (a copy; the sniffer may still be adding)."""

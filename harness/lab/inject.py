@@ -59,9 +59,10 @@ def inject(lab: Lab, side: str, flags: str, seq: int = 0, ack: int = 0, payload:
     args = {"flags": flags, "seq": seq, **({"ack": ack} if ack else {}),
             **({"len": len(payload)} if payload else {})}
     try:
-        quiet = lab.in_flight  # then the capture has every packet sent so far
-        wait_until(lambda: lab.wire.quiet_for() >= quiet, within,
-                   f"the wire quiet for {quiet * 1000:.0f} ms")
+        quiet = lab.in_flight  # then no packet is still on its way to the capture
+        wait_until(lambda: lab.wire.quiet_for() >= quiet and lab.wire.capture.caught_up(),
+                   within, f"the wire quiet for {quiet * 1000:.0f} ms and the capture caught "
+                           "up with it")
         conv = _conversation(lab, connection)
         crafted = craft(conv, side, flags, seq, ack, payload, win)
         send(lab.topology.ns_of(side), crafted)
