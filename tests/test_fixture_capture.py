@@ -146,7 +146,7 @@ def test_a_wrong_lab_setting_is_one_line_naming_it(tmp_path: Path) -> None:
     assert (f"{mine}:5: harness: lab family 'veth': use ipv4 or ipv6; 'veth' is a topology: "
             "write @pytest.mark.capture(topology='veth')") in out
     assert (f"{mine}:10: harness: @pytest.mark.capture: unknown setting 'topolgy'; did you "
-            "mean topology? (known: family, topology, link, port)") in out
+            "mean topology? (known: family, topology, link, port, sysctls)") in out
     assert (f"{mine}:15: harness: netem delay 'soon': write a time such as 20ms, 500us or "
             "1s") in out or "--netem 'delay soon': tc refuses it" in out
     assert (f"{mine}:20: harness: @pytest.mark.capture: a link impairs the veth between two "
