@@ -36,6 +36,7 @@ class _Names:
     socket: dict[str, str] = field(default_factory=dict)
 
     def now(self, name: str) -> Phase:
+        """Where name stands now (ABSENT before any call made it a socket)."""
         return self.phase.get(name, Phase.ABSENT)
 
     def put(self, name: str, phase: Phase, why: str) -> None:

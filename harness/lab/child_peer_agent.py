@@ -204,12 +204,15 @@ class Agent:
         return 0, socket_calls.set_option(self.sock(name), option, value)
 
     def op_getsockopt(self, name: str, option: str, level: str | None = None) -> tuple:
+        """getsockopt() by the option's name: its value (SO_ERROR's as an errno name)."""
         return 0, {"value": socket_calls.read_option(self.sock(name), option)}
 
     def op_tcp_info(self, name: str) -> tuple:
+        """getsockopt(TCP_INFO): the state and counters the table names."""
         return 0, socket_calls.tcp_info(self.sock(name))
 
     def op_poll(self, name: str, events: list[str], seconds: float) -> tuple:
+        """poll() for the named events, at most seconds: ready count and revents."""
         ready, revents = socket_calls.poll(self.sock(name), events, seconds)
         return ready, {"revents": revents}
 

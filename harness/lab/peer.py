@@ -30,7 +30,7 @@ from harness.core.call_spec import (
     renamed_hint,
     value_problem,
 )
-from harness.core.calls import CALLS, DEADLINE, agent_args
+from harness.core.calls import CALLS, DEADLINE, WITHIN, agent_args
 from harness.core.errors import LabError, UsageError
 from harness.core.result import Call
 from harness.lab.agent_process import default_start, start_agent
@@ -211,6 +211,8 @@ class SocketHandle:
             lasts = spec.arg(spec.lasts)
             assert lasts is not None
             waits = args.get(spec.lasts, lasts.default)
+            if lasts.name == WITHIN.name:  # results.json has always written it as a float
+                waits = float(waits)
             sent[lasts.agent_name], timeout = waits, float(waits) + spec.margin
         deadline = args.get(DEADLINE.name) if spec.blocking else None
         outcome = self.process.call(self.name, call, deadline=deadline, timeout=timeout, **sent)

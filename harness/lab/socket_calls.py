@@ -55,6 +55,7 @@ def set_option(sock: socket.socket, name: str, value: int) -> dict[str, Any]:
 
 
 def _read_back(sock: socket.socket, name: str) -> dict[str, Any]:
+    """{"effective": the option's value now}, or nothing when it cannot be read."""
     try:
         return {"effective": read_option(sock, name)}
     except OSError:
