@@ -60,13 +60,16 @@ def test_the_lab_makes_exactly_the_calls_the_table_gives_it() -> None:
 
 # The Python API of a socket handle, as tests and the README use it.
 SIGNATURES = {
-    "socket": "()", "listen": "(backlog=16)", "connect": "(name=None, *, deadline=None)",
-    "accept": "(name='conn', *, deadline=None)",
-    "send": "(bytes=1, *, text=None, deadline=None)", "recv": "(bytes, *, deadline=None)",
+    "socket": "()", "bind": "(port, address=None)", "listen": "(backlog=16)",
+    "connect": "(name=None, *, deadline=None)", "accept": "(name='conn', *, deadline=None)",
+    "dup": "(name)", "send": "(bytes=1, *, text=None, flags=None, deadline=None)",
+    "recv": "(bytes, *, flags=None, deadline=None)",
     "drain": "(*, deadline=None)", "fill": "(*, within=5.0)",
     "set_linger": "(onoff, linger)", "set_nonblocking": "(enabled=True)",
-    "set_rcvbuf": "(size)", "set_sndbuf": "(size)", "shutdown": "(how)",
-    "close": "(*, deadline=None)", "exit": "(code=0)", "kill": "()", "collect": "()",
+    "set_rcvbuf": "(size)", "set_sndbuf": "(size)", "setsockopt": "(name, value, *, level=None)",
+    "getsockopt": "(name, *, level=None)", "tcp_info": "()", "poll": "(events, timeout=0)",
+    "shutdown": "(how)", "close": "(*, deadline=None)", "disconnect": "()", "destroy": "()",
+    "exit": "(code=0)", "kill": "()", "collect": "()",
     "wait_acked": "(*, within=5.0)", "wait_inq": "(bytes, *, within=5.0)",
 }
 
@@ -81,7 +84,8 @@ def test_the_peer_handle_has_a_method_for_each_socket_call_and_no_other() -> Non
 
 
 @pytest.mark.parametrize(("call", "args", "said"), [
-    ("send", (b"abc", 2.0), "send(bytes=1, *, text=None, deadline=None): too many positional"),
+    ("send", (b"abc", 2.0), "send(bytes=1, *, text=None, flags=None, deadline=None): too many "
+                            "positional"),
     ("recv", (2**40,), "recv takes bytes from 0 to 16777216"),
     ("shutdown", ("SHUT_WRX",), "how must be one of SHUT_RD, SHUT_WR, SHUT_RDWR"),
     ("connect", (2.0,), "as must be a str, not 2.0"),
@@ -106,8 +110,8 @@ def test_the_old_keywords_of_the_handle_name_the_new_ones() -> None:
 
 
 def test_what_annotate_and_claims_count_comes_from_the_table() -> None:
-    assert {"connect", "send", "recv", "drain", "fill", "shutdown", "close",
-                        "exit", "kill"} == EMITTING
+    assert {"connect", "send", "recv", "drain", "fill", "shutdown", "close", "disconnect",
+            "destroy", "exit", "kill"} == EMITTING
     assert SEND_CALLS == calls_that(Moves.WRITES) == {"send", "fill"}
     assert RECV_CALLS == calls_that(Moves.READS) == {"recv", "drain"}
     assert {Emits.FIN, Emits.RST} <= CALLS["close"].emits

@@ -60,7 +60,10 @@ KEYS = (
 # Keys added since, each by its issue: nothing above changed (issue 13: the document's schema
 # version, the harness that wrote it, and a summary naming every run that did not pass).
 ADDED = (".schema", ".harness", ".summary", ".summary.runs", ".summary.passed",
-         ".summary.failed", ".summary.errors", ".summary.not_passed")
+         ".summary.failed", ".summary.errors", ".summary.not_passed",
+         # the new calls: setsockopt reports what the kernel read back as `effective`, the
+         # word set_rcvbuf and set_sndbuf always used, whose answer is now recorded too
+         ".runs[].calls[].effective")
 
 
 def _paths(value: Any, path: str, out: set[str]) -> set[str]:

@@ -4,7 +4,7 @@ written in, and the checks and conversions every reader of the table shares."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +54,31 @@ class Opens(enum.Enum):
     NOTHING = "no new socket"
     ITSELF = "the socket the call makes is the one it names"
     RETURNED = "the socket the call returns is the one it names"
+    ALIAS = "a second descriptor for the socket the call is made on"
+
+
+class Phase(enum.Enum):
+    """Where a socket name stands, step by step, as the loader follows it (harness.core.
+    step_checks): a name may hold no socket yet, then one made, bound, listening or
+    connected, until its descriptor is closed."""
+
+    ABSENT = "no socket yet"
+    MADE = "made"
+    BOUND = "bound"
+    LISTENING = "listening"
+    CONNECTED = "connected"
+    CLOSED = "closed"
+
+
+#: The phases in which a socket name holds a descriptor.
+HELD = frozenset({Phase.MADE, Phase.BOUND, Phase.LISTENING, Phase.CONNECTED})
+
+
+class Needs(enum.Enum):
+    """A kernel feature a call needs, which the lab probes for by trying (once) before a run
+    that makes the call."""
+
+    SOCK_DESTROY = "sock_diag SOCK_DESTROY (CONFIG_INET_DIAG_DESTROY)"
 
 
 @dataclass(frozen=True)
@@ -64,7 +89,9 @@ class Arg:
     it (or, for a list, each item) may take; `items` the types of a list's items; `low`..
     `high` the range of a number; `pattern` marks a pattern text, `letters` TCP flags in
     tcpdump letters, `names` the name of a client socket made earlier; `shown` whether the
-    step's text shows it; `keyword` that Python callers must give it by name.
+    step's text shows it; `keyword` that Python callers must give it by name; `check` says
+    why a value (of the right type) cannot be it, or None (the names of options, events and
+    flags: harness.core.socket_names).
     """
 
     name: str
@@ -81,6 +108,7 @@ class Arg:
     names: bool = False
     shown: bool = True
     keyword: bool = False
+    check: Callable[[Any], str | None] | None = None
 
     @property
     def agent_name(self) -> str:
@@ -91,21 +119,37 @@ class Arg:
 @dataclass(frozen=True)
 class Setting:
     """A socket setting a successful call makes, as later calls' stories name it: `name`
-    (SO_LINGER), the arguments shown as its value (`{1,0}`), the flag argument whose false
-    clears it, whether it is named on every call of its socket or only on those that heed
-    settings, and whether an accepted socket inherits it from its listener."""
+    (SO_LINGER), the arguments shown as its value (`{1,0}`; one value is shown bare), the
+    flag argument whose false clears it, whether it is named on every call of its socket or
+    only on those that heed settings, and whether an accepted socket inherits it from its
+    listener. A call that sets many settings names the one it makes by an argument
+    (`named_by`: setsockopt's option), and `only` are the names worth telling; `read_back` is
+    what the call reports the kernel made of the value, shown instead of the value asked."""
 
     name: str
     values: tuple[str, ...] = ()
     flag: str | None = None
     on_every_call: bool = False
     inherited: bool = False
+    named_by: str | None = None
+    only: frozenset[str] | None = None
+    read_back: str | None = None
 
-    def shown(self, args: Mapping[str, Any]) -> str | None:
-        """How the setting reads after a call with args (`{1,0}`, "" for a flag that is set),
-        None when the call clears it."""
+    def label(self, args: Mapping[str, Any]) -> str | None:
+        """The setting's name after a call with args, None when it is not worth telling."""
+        name = str(args.get(self.named_by, "")) if self.named_by else self.name
+        return name if self.only is None or name in self.only else None
+
+    def shown(self, args: Mapping[str, Any], info: Mapping[str, Any] | None = None
+              ) -> str | None:
+        """How the setting reads after a call with args (`{1,0}`, `1`, "" for a flag that is
+        set), None when the call clears it; info is what the call reported."""
         if self.flag is not None and not args.get(self.flag, True):
             return None
+        if self.read_back is not None and info and self.read_back in info:
+            return str(info[self.read_back])
+        if len(self.values) == 1:
+            return str(args[self.values[0]])
         return "{" + ",".join(str(args[v]) for v in self.values) + "}" if self.values else ""
 
 
@@ -121,7 +165,12 @@ class CallSpec:
     later calls that `heed_settings`; `reports` the keys of what the call says besides its
     return value, which results.json records; a `payload` call's `bytes` (a count of b"x",
     or the bytes themselves) or `text` reach the agent as its `data`; `renamed` gives an
-    argument's old name, its new one and why it changed.
+    argument's old name, its new one and why it changed; `told` the reported keys the call's
+    text shows (`= 0, value ECONNRESET`); `lasts` the argument giving how long the call itself
+    may wait (its caller waits that long, plus `margin`); `check` why the arguments together
+    do not fit (an option at the wrong level), or None; `phases` where a socket name must
+    stand for the call (None: it holds a socket) and `leaves` where the call leaves it;
+    `needs` a kernel feature the call cannot work without.
     """
 
     name: str
@@ -141,6 +190,12 @@ class CallSpec:
     reports: tuple[str, ...] = ()
     payload: bool = False
     renamed: tuple[tuple[str, str, str], ...] = ()
+    told: tuple[str, ...] = ()
+    lasts: str | None = None
+    check: Callable[[Mapping[str, Any]], str | None] | None = None
+    phases: frozenset[Phase] | None = None
+    leaves: Phase | None = None
+    needs: Needs | None = None
 
     def arg(self, name: str) -> Arg | None:
         """The argument called name, None if the call takes none of that name."""
@@ -212,7 +267,14 @@ def value_problem(spec: CallSpec, arg: Arg, value: Any) -> str | None:
             high = float("inf") if arg.high is None else arg.high
             if not low <= item <= high:  # NaN is refused too
                 return f"{spec.name} takes {bounds_text(spec, arg)}"
-    return None
+    problem = arg.check(value) if arg.check is not None else None
+    return f"{spec.name} {arg.name}: {problem}" if problem else None
+
+
+def args_problem(spec: CallSpec, args: Mapping[str, Any]) -> str | None:
+    """Why a call's arguments (each of its right type and range) do not fit together, None
+    if they do."""
+    return spec.check(args) if spec.check is not None else None
 
 
 def payload(args: Mapping[str, Any]) -> bytes:

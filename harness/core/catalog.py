@@ -13,6 +13,7 @@ from harness.core.call_spec import (
     CallSpec,
     Opens,
     Target,
+    args_problem,
     renamed_hint,
     type_problem,
     value_problem,
@@ -26,6 +27,7 @@ from harness.core.link import Link, LinkError, parse_link
 from harness.core.pattern import PatternError, compile_pattern
 from harness.core.scenario import Scenario, Step
 from harness.core.sources import UnknownSeed, expand_source
+from harness.core.step_checks import StepProblem, check_steps
 from harness.core.sysctls import SysctlError, parse_sysctls
 from harness.core.values import FrozenMap
 from harness.core.vocabulary import FAMILIES, SIDES, STATE_NAMES, TOPOLOGIES
@@ -87,7 +89,7 @@ def _expect(where: str, raw: Any) -> Expect:
 def _known_call(where: str, call: Any) -> CallSpec:
     if not isinstance(call, str):
         raise _fail(where, f"call must name a call, as a string such as \"connect\", not "
-                           f"{quoted(call)} (known: {', '.join(CALLS)})")
+                           f"{quoted(call)}")
     if call not in CALLS:
         close = closest(call, list(CALLS))
         hint = f"; did you mean {close[0]}?" if close else ""
@@ -146,6 +148,9 @@ def _step(where: str, raw: dict[str, Any], sockets: dict[str, str]) -> Step:
     for arg in spec.args:
         if arg.required and arg.name not in args:
             raise _fail(where, f"{spec.name} needs {arg.name}")
+    problem = args_problem(spec, args)
+    if problem:
+        raise _fail(where, f"{spec.name}: {problem}")
     _name_sockets(where, spec, on, args, sockets)
     expect = _expect(where, raw["expect"]) if "expect" in raw else None
     return Step(on=on, call=spec.name, args=FrozenMap(args), expect=expect)
@@ -301,6 +306,10 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
     topologies = _names(where, data, "topologies", TOPOLOGIES)
     steps = tuple(_steps(where, data.get("steps"), {"client": "client", "server": "server"}))
     try:
+        check_steps(steps, families)
+    except StepProblem as exc:
+        raise CatalogError(f"{where} {exc}") from None
+    try:
         claims = parse_claims(where, data.get("claims"), [(s.on, s.call) for s in steps])
     except ClaimError as exc:
         raise CatalogError(str(exc)) from None
@@ -322,7 +331,6 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
         display_filters=_display_filters(where, data.get("display_filters", [])),
         sysctls=_sysctls(where, data.get("sysctls", {})),
     )
-
 
 
 def _sysctls(where: str, raw: Any) -> FrozenMap:

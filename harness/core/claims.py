@@ -126,8 +126,10 @@ def _condition(where: str, raw: Any, steps: Sequence[tuple[str, str]]) -> Condit
         if key not in _KINDS[kind]:
             near = closest(key, list(_KINDS[kind]))
             hint = f"; did you mean {near[0]}?" if near else ""
+            takes = ("step, returned_after and any key of a step's expect" if kind == "step"
+                     else ", ".join(_KINDS[kind]))
             raise ClaimError(f"{where}: a {kind} observation takes no {key!r}{hint} "
-                             f"(it takes: {', '.join(_KINDS[kind])})")
+                             f"(it takes: {takes})")
         wanted = _KINDS[kind][key]
         kinds = wanted if isinstance(wanted, tuple) else (wanted,)
         if isinstance(value, bool) is not (bool in kinds) or not isinstance(value, kinds):

@@ -25,8 +25,11 @@ PREFERENCES = ("tcp.relative_sequence_numbers:TRUE", "tcp.analyze_sequence_numbe
 # The fields asked of tshark, in this order (see FIELDS_ARGS).
 FIELDS = ("frame.section_number", "tcp.stream", "tcp.flags.str", "tcp.srcport", "tcp.dstport",
           "tcp.seq", "tcp.ack", "tcp.len", "_ws.expert.message", "_ws.expert.severity")
+# What joins a field's occurrences: the ASCII unit separator, which no comment of ours holds
+# (a call's text may hold "|": `revents POLLIN|POLLOUT`).
+AGGREGATOR = "\x1f"
 FIELDS_ARGS = ("-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E",
-               "aggregator=|", *(arg for field in FIELDS for arg in ("-e", field)))
+               f"aggregator={AGGREGATOR}", *(arg for field in FIELDS for arg in ("-e", field)))
 # tcp.flags.str spells 12 bits from the high end: 3 reserved, then AE C E U A P R S F.
 _FLAG_BITS = (0, 0, 0, 0x100, 0x80, 0x40, 0x20, 0x10, 0x08, 0x04, 0x02, 0x01)
 # Wireshark's analysis messages that would mean our capture is not what it claims to be:
@@ -103,8 +106,8 @@ def _expert(messages: str, severities: str, number: int) -> tuple[tuple[str, ...
                                                                    tuple[str, ...]]:
     """The dissector's expert messages of a frame (packet comments left out), and those of
     them at warning severity or above."""
-    texts = messages.split("|") if messages else []
-    levels = severities.split("|") if severities else []
+    texts = messages.split(AGGREGATOR) if messages else []
+    levels = severities.split(AGGREGATOR) if severities else []
     if len(texts) != len(levels):
         raise TsharkOutputError(f"line {number}: {len(texts)} expert messages but "
                                 f"{len(levels)} severities")

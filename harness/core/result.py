@@ -7,9 +7,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.core.calls import ADDRESS_ARGS, DEADLINE, REPORTED, WITHIN
+from harness.core.calls import ADDRESS_ARGS, CALLS, DEADLINE, REPORTED, WITHIN
 from harness.core.segment import Segment
-from harness.core.values import FrozenMap, frozen
+from harness.core.values import FrozenMap, frozen, spelled
 from harness.core.vocabulary import CLOSED, Endpoint, state_endpoint
 
 # Arguments a call's text leaves out: the same for every call of a run, or bulky.
@@ -43,7 +43,7 @@ class Call:
 
     def signature(self) -> str:
         """The call as written: `conn.recv(100)`, `client.set_linger(1, 0)`."""
-        shown = [str(v) for k, v in self.args.items() if k not in _UNSHOWN]
+        shown = [spelled(v) for k, v in self.args.items() if k not in _UNSHOWN]
         if "data" in self.args:
             shown.insert(0, f"<{self.info.get('sent_len', '?')} bytes>")
         return f"{self.sock}.{self.call}({', '.join(shown)})"
@@ -59,7 +59,14 @@ class Call:
             err = f" bytes, then {self.info['ended_by']}"
         if "signal" in self.info:
             err += f", {self.info['signal']} raised"
-        return f"{self.signature()} = {self.ret}{err} ({self.elapsed:.3f} s)"
+        return f"{self.signature()} = {self.ret}{err}{self.told()} ({self.elapsed:.3f} s)"
+
+    def told(self) -> str:
+        """What the call reported that its text shows (the table's `told`), after its return
+        value: `, value ECONNRESET`, `, revents POLLIN|POLLOUT`; "" for most calls."""
+        spec = CALLS.get(self.call)
+        keys = spec.told if spec is not None else ()
+        return "".join(f", {key} {spelled(self.info[key])}" for key in keys if key in self.info)
 
     def to_json(self) -> dict[str, Any]:
         """The call for results.json."""

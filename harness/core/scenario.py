@@ -13,7 +13,7 @@ from harness.core.claims import Claim
 from harness.core.display_filter import DisplayFilter
 from harness.core.expect import Expect
 from harness.core.link import Link
-from harness.core.values import FrozenMap
+from harness.core.values import FrozenMap, spelled
 from harness.core.vocabulary import FAMILIES, TOPOLOGIES
 
 
@@ -41,7 +41,7 @@ class Step:
     def text(self) -> str:
         """The step as written: `conn.recv(100)`."""
         shown = {a.name for a in self.spec.args if a.shown}
-        values = ", ".join(f"{v}" for k, v in self.args.items() if k in shown)
+        values = ", ".join(spelled(v) for k, v in self.args.items() if k in shown)
         return f"{self.on}.{self.call}({values})"
 
 

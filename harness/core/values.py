@@ -52,3 +52,11 @@ def frozen(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return tuple(frozen(item) for item in value)
     return value
+
+
+def spelled(value: Any) -> str:
+    """A call's argument as its text shows it: a list of names joined as C ORs flags
+    (`MSG_PEEK|MSG_DONTWAIT`), anything else as str() writes it."""
+    if isinstance(value, list | tuple):
+        return "|".join(str(item) for item in value) or "0"
+    return str(value)

@@ -26,7 +26,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from harness.core.socket_names import MSG_FLAGS, bits
 from harness.core.vocabulary import LOOPBACK
+from harness.lab import sockdiag, socket_calls
 from harness.lab.netns import join_for_life
 from harness.lab.waiting import WaitTimeout, wait_until
 
@@ -37,6 +39,7 @@ FILL_CHUNK = 65536
 DEFAULT_TIMEOUT = 10.0
 _FAMILIES = {"ipv4": (socket.AF_INET, LOOPBACK["ipv4"]),
              "ipv6": (socket.AF_INET6, LOOPBACK["ipv6"])}
+_WILDCARD = {"ipv4": "0.0.0.0", "ipv6": "::"}
 #: Calls the agent answers itself, outside a thread of their own.
 CONTROL_OPS = ("collect",)
 _HOW = {"SHUT_RD": socket.SHUT_RD, "SHUT_WR": socket.SHUT_WR, "SHUT_RDWR": socket.SHUT_RDWR}
@@ -57,13 +60,26 @@ class Agent:
     # -- the calls: each returns (ret, info) or raises OSError -------------------------
     def op_listen(self, name: str, family: str, port: int, backlog: int = 16,
                   host: str | None = None) -> tuple:
+        """listen() on the socket of that name, bound first to the lab's address and port
+        unless a bind() did that; a socket of its own (SO_REUSEADDR) when it has none."""
         fam, addr = _FAMILIES[family]
-        addr = host or addr
-        s = socket.socket(fam, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((addr, port))
+        s = self.socks.get(name)
+        if s is None:
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if s.getsockname()[1] == 0:
+            s.bind((host or addr, port))
         s.listen(backlog)
         self.socks[name] = s
+        return 0, {"local": list(s.getsockname()[:2])}
+
+    def op_bind(self, name: str, family: str, local_port: int, address: str | None = None
+                ) -> tuple:
+        """bind() of the socket of that name (made now if there is none) to the address, or
+        the family's wildcard address, and port."""
+        s = self.socks.get(name) or socket.socket(_FAMILIES[family][0], socket.SOCK_STREAM)
+        self.socks[name] = s
+        s.bind((address or _WILDCARD[family], local_port))
         return 0, {"local": list(s.getsockname()[:2])}
 
     def op_socket(self, name: str, family: str) -> tuple:
@@ -87,19 +103,27 @@ class Agent:
         self.socks[into] = conn
         return conn.fileno(), {"peer": list(peer[:2]), "local": list(conn.getsockname()[:2])}
 
-    def op_send(self, name: str, data: str) -> tuple:
+    def op_dup(self, name: str, into: str) -> tuple:
+        """dup(): a second descriptor for the socket, under its own name."""
+        self.socks[into] = socket.socket(fileno=os.dup(self.sock(name).fileno()))
+        return self.socks[into].fileno(), {}
+
+    def op_send(self, name: str, data: str, flags: tuple[str, ...] = ()) -> tuple:
         """One send(); a SIGPIPE it raises is caught (blocked, then taken) and reported."""
         s = self.sock(name)
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPIPE})
         try:
-            sent = s.send(base64.b64decode(data))
+            sent = s.send(base64.b64decode(data), bits(flags, MSG_FLAGS))
         except OSError as exc:
             exc.harness_info = _took_sigpipe()  # type: ignore[attr-defined]
             raise
         return sent, _took_sigpipe()
 
-    def op_recv(self, name: str, size: int) -> tuple:
-        data = self.sock(name).recv(size)
+    def op_recv(self, name: str, size: int, flags: tuple[str, ...] = ()) -> tuple:
+        """One recv(); with MSG_TRUNC the kernel copies nothing, so no data is reported."""
+        if "MSG_TRUNC" in flags:
+            return self.sock(name).recv_into(bytearray(size), size, bits(flags, MSG_FLAGS)), {}
+        data = self.sock(name).recv(size, bits(flags, MSG_FLAGS))
         return len(data), {"data": base64.b64encode(data).decode()}
 
     def op_drain(self, name: str) -> tuple:
@@ -173,6 +197,25 @@ class Agent:
         s.setsockopt(socket.SOL_SOCKET, option, size)
         return 0, {"effective": s.getsockopt(socket.SOL_SOCKET, option)}
 
+    def op_setsockopt(self, name: str, option: str, value: int, level: str | None = None
+                      ) -> tuple:
+        """setsockopt() by the option's name (its level is the table's, which a given level
+        was checked against); what getsockopt() reads back afterwards."""
+        return 0, socket_calls.set_option(self.sock(name), option, value)
+
+    def op_getsockopt(self, name: str, option: str, level: str | None = None) -> tuple:
+        """getsockopt() by the option's name: its value (SO_ERROR's as an errno name)."""
+        return 0, {"value": socket_calls.read_option(self.sock(name), option)}
+
+    def op_tcp_info(self, name: str) -> tuple:
+        """getsockopt(TCP_INFO): the state and counters the table names."""
+        return 0, socket_calls.tcp_info(self.sock(name))
+
+    def op_poll(self, name: str, events: list[str], seconds: float) -> tuple:
+        """poll() for the named events, at most seconds: ready count and revents."""
+        ready, revents = socket_calls.poll(self.sock(name), events, seconds)
+        return ready, {"revents": revents}
+
     def op_shutdown(self, name: str, how: str) -> tuple:
         self.sock(name).shutdown(_HOW[how])
         return 0, {}
@@ -182,6 +225,16 @@ class Agent:
         fd = s.detach()
         del self.socks[name]
         os.close(fd)  # close(2) as is: socket.close() would swallow ECONNRESET
+        return 0, {}
+
+    def op_disconnect(self, name: str) -> tuple:
+        """connect() with AF_UNSPEC: the descriptor stays open."""
+        socket_calls.disconnect(self.sock(name))
+        return 0, {}
+
+    def op_destroy(self, name: str) -> tuple:
+        """sock_diag SOCK_DESTROY of the socket, from this namespace (the agent's)."""
+        sockdiag.destroy(self.sock(name))
         return 0, {}
 
     def op_wait_acked(self, name: str, within: float) -> tuple:

@@ -15,6 +15,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from harness.core.call_spec import Opens
+from harness.core.calls import CALLS
 from harness.core.conversation import Conversation
 from harness.core.display_filter import FilterOutcome, display_filter
 from harness.core.errors import UsageError, UserError, closest, quoted
@@ -138,13 +140,30 @@ class Lab:
         return self.connection_address("client")
 
     def connection_address(self, sock: str) -> tuple[str, int] | None:
-        """The local address of the client socket named sock, once its connect() has run."""
+        """The local address of the client socket named sock (or of the socket a dup'd name
+        is a descriptor of), once its connect() has run."""
+        sock = self._socket_named(sock)
         for call in self.calls:
             if (call.peer == "client" and call.sock == sock and call.call == "connect"
                     and "local" in call.info):
                 addr, port = call.info["local"]
                 return str(addr), int(port)
         return None
+
+    def _socket_named(self, sock: str) -> str:
+        """The client's name that made the socket a name is a descriptor of: the name itself,
+        or, for a name a dup gave, the name it was dup'd from (followed back)."""
+        dups = {}
+        for call in self.calls:
+            spec = CALLS.get(call.call)
+            by = spec.arg(spec.names_by) if spec and spec.names_by else None
+            if call.peer == "client" and spec and spec.opens is Opens.ALIAS and by:
+                dups.setdefault(str(call.args.get(by.agent_name)), call.sock)
+        seen = {sock}
+        while sock in dups and dups[sock] not in seen:
+            sock = dups[sock]
+            seen.add(sock)
+        return sock
 
     def tcp_sockets(self, side: str) -> list[SocketState]:
         """Every TCP socket in a side's namespace now, as sock_diag reports them."""

@@ -21,11 +21,20 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from harness.core.call_spec import CallSpec, Opens, Runner, Target, renamed_hint, value_problem
+from harness.core.call_spec import (
+    CallSpec,
+    Opens,
+    Runner,
+    Target,
+    args_problem,
+    renamed_hint,
+    value_problem,
+)
 from harness.core.calls import CALLS, DEADLINE, WITHIN, agent_args
 from harness.core.errors import LabError, UsageError
 from harness.core.result import Call
 from harness.lab.agent_process import default_start, start_agent
+from harness.lab.features import require
 from harness.lab.netns import Namespace
 
 REPLY_MARGIN = 5.0  # on top of a call's own deadline, for the agent to answer
@@ -157,7 +166,8 @@ def _to_call(peer: str, sock: str, op: str, args: dict[str, Any], reply: dict) -
 
 class SocketHandle:
     """One socket of a peer, with a method for every call of the table that runs on a socket
-    (see the module's docstring); `accepted` is the outcome of the accept() that made it."""
+    (see the module's docstring); `made` is the outcome of the call that made it under its
+    name (accept, dup), also called `accepted`."""
 
     def __init__(self, process: PeerProcess, name: str, family: str, port: int,
                  host: str | None = None) -> None:
@@ -166,7 +176,12 @@ class SocketHandle:
         self.family = family
         self.port = port
         self.host = host  # the server's address; None for the family's loopback address
-        self.accepted: Call | None = None
+        self.made: Call | None = None
+
+    @property
+    def accepted(self) -> Call | None:
+        """The outcome of the accept() (or dup) that made this socket, None for the others."""
+        return self.made
 
     def __repr__(self) -> str:
         return f"<SocketHandle {self.process.name}/{self.name}>"
@@ -184,20 +199,26 @@ class SocketHandle:
         if spec.opens is Opens.ITSELF and spec.opened(args) and spec.names_by:
             return self.sibling(spec.opened(args)).perform(
                 call, {k: v for k, v in args.items() if k != spec.names_by})
+        if spec.needs is not None:
+            require(spec.needs, call)
         sent = agent_args(spec, args)
         if "data" in sent:
             sent["data"] = base64.b64encode(sent["data"]).decode()
         where = {"family": self.family, "port": self.port, "host": self.host}
         sent.update({k: where[k] for k in spec.addressed if where[k] is not None})
         timeout = 10.0
-        if spec.arg(WITHIN.name) is not None:
-            within = float(args.get(WITHIN.name, WITHIN.default))
-            sent[WITHIN.name], timeout = within, within + spec.margin
+        if spec.lasts is not None:
+            lasts = spec.arg(spec.lasts)
+            assert lasts is not None
+            waits = args.get(spec.lasts, lasts.default)
+            if lasts.name == WITHIN.name:  # results.json has always written it as a float
+                waits = float(waits)
+            sent[lasts.agent_name], timeout = waits, float(waits) + spec.margin
         deadline = args.get(DEADLINE.name) if spec.blocking else None
         outcome = self.process.call(self.name, call, deadline=deadline, timeout=timeout, **sent)
-        if spec.opens is Opens.RETURNED:
+        if spec.opens in (Opens.RETURNED, Opens.ALIAS):
             made = self.sibling(str(spec.opened(args)))
-            made.accepted = outcome
+            made.made = outcome
             return made
         return outcome
 
@@ -240,6 +261,9 @@ def _method(spec: CallSpec) -> Callable[..., Any]:
             problem = value_problem(spec, spec.arg(name), value)  # type: ignore[arg-type]
             if problem:
                 raise UsageError(f"{spec.name}(): {problem}")
+        problem = args_problem(spec, args)
+        if problem:
+            raise UsageError(f"{spec.name}(): {problem}")
         return self.perform(spec.name, args)
 
     method.__name__ = method.__qualname__ = spec.name

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.core.calls import CALLS
 from harness.core.catalog import find, load_catalog, load_file
 from harness.core.errors import UsageError
 from harness.core.link import Link
@@ -53,12 +54,26 @@ def make_plan(ids: Sequence[str], pcap_dir: str | None, family: str, topology: s
                     link if t == "veth" else None, deadline)
             for t in wanted(topology) for sc in chosen for f in sc.families
             if family in ("both", f) and t in sc.topologies]
+    _kernel_can(chosen)
     if not plan:
         declared = ", ".join(f"{sc.id} ({'/'.join(sc.families)} on "
                              f"{'/'.join(sc.topologies)})" for sc in chosen)
         raise UsageError(f"no run left on {family}, {topology}: the chosen scenarios declare "
                          f"only these: {declared}")
     return plan
+
+
+def _kernel_can(chosen: Sequence[Scenario]) -> None:
+    """UsageError (one line) for the first scenario with a call this kernel cannot make
+    (found by trying, only for scenarios that have such a call)."""
+    if not any(CALLS[step.call].needs for sc in chosen for step in sc.steps):
+        return
+    from harness.lab.features import scenario_problem
+
+    for sc in chosen:
+        problem = scenario_problem(sc)
+        if problem:
+            raise UsageError(problem)
 
 
 def workers(jobs: int | None) -> int:

@@ -43,10 +43,10 @@ class _Sockets:
         if spec.opens is Opens.ITSELF and name is not None:  # the call is made on that socket
             self.by_name[name] = handle.sibling(name)
         outcome = handle.perform(step.call, step.args)
-        if isinstance(outcome, SocketHandle):
+        if isinstance(outcome, SocketHandle):  # accept's connection, dup's descriptor
             self.by_name[outcome.name] = outcome
-            assert outcome.accepted is not None
-            return outcome.accepted
+            assert outcome.made is not None
+            return outcome.made
         return outcome
 
     def wait_state(self, step: Step) -> Call:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from harness.core.call_spec import Emits, Opens, Runner
+from harness.core.call_spec import Emits, Opens, Runner, Setting
 from harness.core.calls import CALLS, emitting
 from harness.core.conversation import Conversation, split_conversations
 from harness.core.notation import ACK, FIN, RST, SYN
@@ -62,15 +62,17 @@ def outcome(call: Call) -> str:
         text += f" {call.errno}"
     if "signal" in call.info:
         text += f", {call.info['signal']} raised"
-    return text
+    return text + call.told()
 
 
 @dataclass
 class _Settings:
     """The settings in force on each socket of a run, by `peer/socket`: for each setting the
-    table of calls names (SO_LINGER, O_NONBLOCK) how it reads ("{1,0}"; "" for a flag)."""
+    table of calls names (SO_LINGER, O_NONBLOCK, an option setsockopt set) how it reads
+    ("{1,0}"; "1"; "" for a flag), with the setting it is; the names of one socket (dup)
+    share one entry."""
 
-    held: dict[str, dict[str, str]] = field(default_factory=dict)
+    held: dict[str, dict[str, tuple[Setting, str]]] = field(default_factory=dict)
 
     def context(self, call: Call) -> str:
         """` with SO_LINGER {1,0}`, ` (O_NONBLOCK)` or nothing, as it applies to call."""
@@ -79,22 +81,29 @@ class _Settings:
             return ""
         mine = self.held.get(f"{call.peer}/{call.sock}", {})
         parts = []
-        for setting in _SETTINGS:
+        for name, (setting, shown) in _in_table_order(mine):
             if setting.on_every_call:
-                if setting.name in mine and spec.runner is not Runner.PROCESS:
-                    parts.append(f" ({setting.name})")
-            elif spec.heed_settings and spec.runner is Runner.PROCESS:
-                prefix = f"{call.peer}/"
-                held = [f"{settings[setting.name]} on {key.removeprefix(prefix)}"
-                        for key, settings in sorted(self.held.items())
-                        if key.startswith(prefix) and setting.name in settings]
-                parts += [f" with {setting.name} {', '.join(held)}"] if held else []
-            elif spec.heed_settings and setting.name in mine:
-                parts.append(f" with {setting.name} {mine[setting.name]}")
+                if spec.runner is not Runner.PROCESS:
+                    parts.append(f" ({name})")
+            elif spec.heed_settings and spec.runner is not Runner.PROCESS:
+                parts.append(f" with {name} {shown}")
+        if spec.heed_settings and spec.runner is Runner.PROCESS:
+            parts += self._of_process(call.peer)
         return "".join(parts)
 
+    def _of_process(self, peer: str) -> list[str]:
+        """` with SO_LINGER {1,5} on conn`: what an ending process leaves on its sockets."""
+        prefix, found = f"{peer}/", {}
+        for key, settings in sorted(self.held.items()):
+            if key.startswith(prefix):
+                for name, (setting, shown) in _in_table_order(settings):
+                    if not setting.on_every_call:
+                        found.setdefault(name, []).append(f"{shown} on {key[len(prefix):]}")
+        return [f" with {name} {', '.join(held)}" for name, held in found.items()]
+
     def after(self, call: Call) -> None:
-        """Take note of a setting the call made (an accepted socket inherits its listener's)."""
+        """Take note of a setting the call made (an accepted socket inherits its listener's;
+        a dup'd descriptor shares its socket's)."""
         spec = CALLS.get(call.call)
         if spec is None:
             return
@@ -102,18 +111,26 @@ class _Settings:
         if spec.setting is not None and call.ret == 0:
             named = {a.name: call.args[a.agent_name] for a in spec.args
                      if a.agent_name in call.args}
-            shown = spec.setting.shown(named)
-            if shown is None:
-                mine.pop(spec.setting.name, None)
-            else:
-                mine[spec.setting.name] = shown
-        elif spec.opens is Opens.RETURNED and spec.names_by:
+            label, shown = spec.setting.label(named), spec.setting.shown(named, call.info)
+            if label is not None and shown is None:
+                mine.pop(label, None)
+            elif label is not None and shown is not None:
+                mine[label] = (spec.setting, shown)
+        elif spec.opens in (Opens.RETURNED, Opens.ALIAS) and spec.names_by:
             by = spec.arg(spec.names_by)
             new_name = call.args.get(by.agent_name) if by else None
-            if new_name is not None:
-                new = self.held.setdefault(f"{call.peer}/{new_name}", {})
-                new.update({s.name: mine[s.name] for s in _SETTINGS
-                            if s.inherited and s.name in mine})
+            if new_name is None:
+                return
+            if spec.opens is Opens.ALIAS:
+                self.held[f"{call.peer}/{new_name}"] = mine
+                return
+            new = self.held.setdefault(f"{call.peer}/{new_name}", {})
+            new.update({name: held for name, held in mine.items() if held[0].inherited})
+
+
+def _in_table_order(settings: dict[str, tuple[Setting, str]]) -> list[tuple[str, tuple]]:
+    """The settings in the order the table of calls declares them, then as they were made."""
+    return sorted(settings.items(), key=lambda item: _SETTINGS.index(item[1][0]))
 
 
 def step_text(call: Call, context: str = "") -> str:
