@@ -8,13 +8,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness.core.errors import closest, quoted
+from harness.core.timing import tolerance
 
 if TYPE_CHECKING:
     from harness.core.result import Call
 
-# packetdrill's timing tolerance: the kernel's timers tick, so allow max(4 ms, 12.5 %).
-TOLERANCE_FLOOR = 0.004
-TOLERANCE_SHARE = 0.125
 # EWOULDBLOCK and EAGAIN are one value on Linux; errno.errorcode names it EAGAIN.
 _SAME_ERRNO = {"EWOULDBLOCK": "EAGAIN"}
 # The expectation keys a scenario file may use, with their types.
@@ -66,11 +64,6 @@ class Expect:
     blocked: bool | None = None
     signal: str | None = None
     ended_by: str | None = None
-
-
-def tolerance(expected: float) -> float:
-    """How far an observed duration may stray from the expected one."""
-    return max(TOLERANCE_FLOOR, TOLERANCE_SHARE * expected)
 
 
 def same_errno(a: str | None, b: str | None) -> bool:
