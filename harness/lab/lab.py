@@ -19,6 +19,7 @@ from harness.core.conversation import Conversation
 from harness.core.display_filter import FilterOutcome, display_filter
 from harness.core.errors import UsageError, UserError, closest, quoted
 from harness.core.link import Link, LinkError
+from harness.core.packet import Packet
 from harness.core.pattern import Match
 from harness.core.result import Call, CaptureCounts, FinalState, Phases, RunResult
 from harness.core.segment import Segment
@@ -182,6 +183,10 @@ class Lab:
     def observed(self) -> list[str]:
         """The tokens of the first connection, `>S <S. ...`."""
         return self.wire.observed()
+
+    def packets(self) -> list[Packet]:
+        """The packets of the first connection, with the facts a pattern's fields compare."""
+        return self.wire.packets()
 
     def wait_pattern(self, pattern: str, within: float = 2.0) -> Match:
         """Wait until the capture matches pattern, can no longer match it, or nothing more can
