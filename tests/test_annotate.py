@@ -145,6 +145,17 @@ def test_pattern_comments_name_the_token_each_packet_matched() -> None:
     assert notes[4] == ['pattern: packet 4 of 4 <R. matched ("<R." at column 18)']
 
 
+def test_pattern_comments_show_the_tokens_fields_and_the_field_that_broke() -> None:
+    run = _abort_run()
+    conversations = split_conversations(run.segments)
+    match = compile_pattern(">S <S. >. <R.[seq=1]").match(conversations[0].packets())
+    notes = pattern_comments(conversations, match)
+    assert notes[4] == ['pattern: packet 4 of 4 <R. matched ("<R.[seq=1]" at column 11)']
+    broken = compile_pattern(">S <S. >. <R.[ack=301]").match(conversations[0].packets())
+    assert pattern_comments(conversations, broken)[4] == [
+        "pattern: BROKE HERE: packet 4 <R. has ack 1; the pattern wants ack=301"]
+
+
 def test_the_break_is_marked_and_what_follows_it_too() -> None:
     run = _abort_run()
     conversations = split_conversations(run.segments)

@@ -50,6 +50,18 @@ def test_each_scenario_is_well_formed(sc) -> None:
     assert any(step.expect for step in sc.steps), "some step's outcome must be checked"
 
 
+@pytest.mark.parametrize(("scenario", "token"), [
+    ("linger-abort-server", ">S[mss>1000 wscale>=0]"),  # the SYN announces its options
+    ("linger-abort-server", "<R.[seq=1 ack=301]"),  # the RST: snd_nxt and rcv_nxt
+    ("unread-data-close", "<R.[seq=1 ack=101]"),  # it acknowledges the bytes it discards
+    ("linger-timeout-with-rtt", "<S.[dt>0.29 dt<0.6]"),  # one round trip of 300 ms
+    ("linger-timeout-with-rtt", ">.[dt>0.03]"),  # the FIN's ACK is a delayed one
+])
+def test_the_catalog_pins_the_numbers_its_claims_rest_on(scenario: str, token: str) -> None:
+    assert token in BY_ID[scenario].pattern
+    assert compile_pattern(BY_ID[scenario].pattern).has_fields
+
+
 @pytest.mark.parametrize("sc", CATALOG, ids=[sc.id for sc in CATALOG])
 def test_each_scenario_settles_claims_with_sources(sc) -> None:
     assert sc.claims, f"{sc.id} settles no claim"

@@ -309,6 +309,14 @@ def test_a_wire_observation_does_not_hold_when_the_pattern_does_not_match() -> N
     assert list(outcome.evidence) == ["the wire showed >S <S. >. <R."]
 
 
+def test_a_wire_observation_compares_the_packets_fields() -> None:
+    held = _decide(_claim({"wire": ">S <S. >. <R.[dt=1 seq=0]"}), segments=_segs(*HANDSHAKE, "<R."))
+    assert held.verdict == HOLDS
+    late = _decide(_claim({"wire": ">S <S. >. <R.[dt=2]"}), segments=_segs(*HANDSHAKE, "<R."))
+    assert late.verdict == DOES_NOT_HOLD
+    assert list(late.evidence) == ["the wire showed >S <S. >. <R."]
+
+
 def test_a_wire_observation_with_nothing_captured_does_not_hold() -> None:
     outcome = _decide(_claim({"wire": ">S"}))
     assert (outcome.verdict, list(outcome.evidence)) == (DOES_NOT_HOLD, ["nothing was captured"])

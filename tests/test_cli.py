@@ -89,6 +89,27 @@ def test_check_of_the_only_connection_needs_no_stream(tmp_path: Path, capsys) ->
     assert "stream 0: client 10.0.0.1.40000 (sent the first SYN)" in out
 
 
+FIELDS = ">S[sport=40000 dport=80] <S.[t<1] >. >P.[len=5] <.[ack=6] <R.[seq=1 ack=6 dt<1]"
+
+
+def test_check_compares_the_fields_of_a_written_pcap(capture: Path, capsys) -> None:
+    code, out, _ = _run(capsys, "check", str(capture), "--stream", "0", "--expect", FIELDS)
+    assert code == 0, out
+    assert "match: >S <S. >. >P. <. <R." in out
+
+
+def test_check_names_the_field_that_does_not_hold(capture: Path, capsys) -> None:
+    code, out, _ = _run(capsys, "check", str(capture), "--stream", "0", "--expect",
+                        FIELDS.replace("ack=6 dt", "ack=7 dt"))
+    assert code == 1
+    assert out.splitlines()[-1] == "packet 6 <R. has ack 6; the pattern wants ack=7"
+    assert "-> 6  <R." in out and "Flags [R.], seq 1, ack 6" in out
+    code, out, _ = _run(capsys, "check", str(capture), "--stream", "1", "--expect",
+                        ">S[sport=40000] <S. >. >P. <. <R.")
+    assert (code, out.splitlines()[-1]) == (
+        1, "packet 1 >S has sport 40001; the pattern wants sport=40000")
+
+
 def _fill(text: str, places: dict[str, object]) -> str:
     """text with each {name} of places replaced (other braces are left alone)."""
     for name, value in places.items():
@@ -124,6 +145,13 @@ def _linger_scenario(tmp_path: Path, linger: str) -> Path:
      'bad pattern: pattern error at column 4: found "(" with no ")" to close it'),
     (["check", "{cap}", "--expect", ">S"], "{cap}: 2 TCP connections in this capture; say "
                                            "which to check with --stream N: 0 = "),
+    (["check", "{cap}", "--expect", ">S[mss>x] <S."],
+     'bad pattern: pattern error at column 8: "mss>x": mss is compared with a whole number '
+     'from 0 to 65535 (digits 0-9), not "x"'),
+    (["check", "{cap}", "--expect", ">S <S.[akc=1]"],
+     'bad pattern: pattern error at column 8: "akc" is not a packet field; did you mean ack?'),
+    (["check", "{cap}", "--expect", ">S[len=0 <S."],
+     'bad pattern: pattern error at column 3: found "[" with no "]" to close it'),
     (["check", "{cap}", "--expect", ">S", "--stream", "7"],
      "{cap}: --stream 7 is out of range: the capture holds 2 connections"),
     (["check", "{cut}", "--expect", ">S"], "{cut}: the capture file is truncated at byte "),

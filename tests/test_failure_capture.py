@@ -33,8 +33,7 @@ def _variant(tmp_path: Path, name: str, old: str, new: str) -> str:
 @pytest.fixture(scope="module")
 def failed(tmp_path_factory) -> tuple[int, str, dict, Path]:
     tmp = tmp_path_factory.mktemp("failing")
-    wire = _variant(tmp, "wrong-wire", 'pattern = ">S <S. >. (>P. <.){3} <R."',
-                    'pattern = ">S <S. >. (>P. <.){3} <F."')
+    wire = _variant(tmp, "wrong-wire", '<R.[seq=1 ack=301]"', '<F."')
     state = _variant(tmp, "wrong-state", 'states = { server = "CLOSED"',
                      'states = { server = "TIME-WAIT"')
     buffer = io.StringIO()

@@ -67,6 +67,21 @@ def test_probe_passes_when_the_c_programs_match(c_programs, tmp_path: Path, caps
 
 
 @pytest.mark.capture
+def test_probe_matches_fields_and_names_one_that_fails(c_programs, tmp_path: Path,
+                                                       capsys) -> None:
+    programs = ["--server", f"{c_programs['abort_server']} {{host}} {{port}}",
+                "--client", f"{c_programs['echo_client']} {{host}} {{port}}"]
+    fields = ">S[mss>1000 dport=5000] <S. >. >P.[len=6] <.[ack=7] <R.[seq=1 ack=7]"
+    code, out, _ = _probe(capsys, *programs, "--expect", fields,
+                          "--pcap", str(tmp_path / "fields.pcapng"))
+    assert code == 0, out
+    code, out, _ = _probe(capsys, *programs, "--expect", fields.replace("len=6", "len=5"),
+                          "--pcap", str(tmp_path / "wrong.pcapng"))
+    assert code == 1, out
+    assert "   - packet 4 >P. has len 6; the pattern wants len=5" in out
+
+
+@pytest.mark.capture
 def test_probe_fails_on_a_wrong_pattern_and_names_the_break(c_programs, tmp_path: Path,
                                                             capsys) -> None:
     code, out, err = _probe(capsys, "--server", f"{c_programs['abort_server']} {{host}} {{port}}",

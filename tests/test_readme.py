@@ -71,3 +71,51 @@ def test_every_expectation_is_documented() -> None:
     expectations = SECTION[SECTION.index("Expectations (`expect"):].split("\n\n", 1)[0]
     for key in EXPECT_KEYS:
         assert f"`{key}`" in expectations, key
+
+
+FIELDS_SECTION = README[README.index("### Packet fields and times"):README.index("## pytest")]
+
+
+def test_every_token_with_fields_the_readme_shows_compiles() -> None:
+    from harness.core.pattern import compile_pattern
+
+    shown = re.findall(r"`([<>][^`\s]*\[[^`]*\])`", FIELDS_SECTION)
+    assert len(shown) >= 10
+    for token in shown:
+        compile_pattern(token)
+
+
+def test_the_readme_api_example_runs() -> None:
+    (block,) = re.findall(r"```python\n(.*?)```", FIELDS_SECTION, re.S)
+    exec(compile(block, "README.md", "exec"), {})
+
+
+def test_the_sentences_the_readme_shows_are_the_matchers() -> None:
+    from harness.core.packet import Packet
+    from harness.core.pattern import compile_pattern
+
+    def seen(token: str, number: int, **facts: object) -> Packet:
+        plain = {"seq": 1, "ack": 1, "len": 0, "win": 64, "mss": None, "wscale": None,
+                 "sport": 40000, "dport": 5000, "t": 0.0, "dt": 0.0}
+        return Packet(token=token, number=number, **{**plain, **facts})
+
+    (block,) = re.findall(r"```\n(packet .*?)```", FIELDS_SECTION, re.S)
+    handshake = [seen(">S", 1), seen("<S.", 2, dt=0.204), seen(">.", 3)]
+    data = [seen(t, n) for n, t in enumerate([">P.", "<.", ">P.", "<.", ">P.", "<."], 4)]
+    cases = [(">S <S. >. (>P. <.){3} <R.[seq=1 ack=301]",
+              [*handshake, *data, seen("<R.", 10, ack=201)]),
+             (">S <S.[dt=0.1] >.", handshake),
+             (">S[wscale=7] <S. >.", handshake)]
+    said = [compile_pattern(pattern).match(packets).sentence() for pattern, packets in cases]
+    assert said == block.splitlines()
+
+
+def test_the_tolerance_the_readme_states_is_the_one_applied() -> None:
+    from harness.core.pattern_syntax import Tok, parse
+
+    for text, window in (("dt=0.1", "0.0875 to 0.1125 s"), ("dt=0.01", "0.006 to 0.014 s")):
+        assert f"`{text}` holds from {window}" in FIELDS_SECTION.replace("\n", " ")
+        tree = parse(f">.[{text}]")
+        assert isinstance(tree, Tok)
+        low, high = tree.predicates[0].window()
+        assert f"{low:g} to {high:g} s" == window

@@ -54,6 +54,17 @@ def test_a_fin_instead_of_the_rst_fails_on_the_wire() -> None:
                                          "show it HOLDS, but here it DOES NOT HOLD")
 
 
+def test_the_wire_is_judged_by_its_fields_too() -> None:
+    sc, result = _abort_client_run()  # a packet a second: each dt is 1 s
+    assert judge(dataclasses.replace(sc, pattern=">S[sport=40000] <S. >. >R.[dt=1]"),
+                 result).status == "pass"
+    verdict = judge(dataclasses.replace(sc, pattern=">S <S. >. >R.[dt<0.5]"), result)
+    assert verdict.status == "fail"
+    assert verdict.reasons[0] == ("wire: packet 4 >R. came 1.000 s after packet 3; the pattern "
+                                  "wants dt<0.5")
+    assert verdict.match is not None and verdict.match.expected == (">R.[dt<0.5]",)
+
+
 def test_a_wrong_errno_a_slow_close_and_a_wrong_state_each_fail() -> None:
     sc, result = _abort_client_run()
     calls = list(result.calls)

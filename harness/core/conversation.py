@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from harness.core.errors import UserError
 from harness.core.notation import ACK, SYN, token
+from harness.core.packet import Packet, PacketBuilder
 from harness.core.vocabulary import Endpoint
 
 if TYPE_CHECKING:
@@ -35,6 +36,13 @@ class Conversation:
     def tokens(self) -> list[str]:
         """The packet tokens of the conversation, e.g. [">S", "<S.", ">."]."""
         return [token(self.direction(seg), seg.flags) for seg in self.segments]
+
+    def packets(self) -> list[Packet]:
+        """Each segment as a Packet, with the facts a pattern's fields compare (relative
+        seq and ack, length, window, SYN options, ports, times since the first and the
+        previous packet)."""
+        builder = PacketBuilder(self.client)
+        return [builder.add(seg) for seg in self.segments]
 
 
 def split_conversations(segments: Iterable[Segment]) -> list[Conversation]:

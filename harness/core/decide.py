@@ -115,7 +115,7 @@ def _observe_wire(spec: dict[str, Any], conversations: Sequence[Conversation]) -
     if not chosen:
         return False, "nothing was captured"
     shown = "; ".join(" ".join(c.tokens()) for c in chosen)
-    ok = all(pattern.match(c.tokens()).ok for c in chosen)
+    ok = all(pattern.match(c.packets()).ok for c in chosen)
     if wanted:
         ok = ok and len(chosen) == wanted
         return ok, f"{len(chosen)} connection(s) on the wire: {shown}"

@@ -11,14 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from harness.core.errors import closest, quoted
 from harness.core.socket_names import TCP_INFO_FIELDS, revents_problem
+from harness.core.timing import tolerance
 from harness.core.vocabulary import CLOSED, TCP_STATES
 
 if TYPE_CHECKING:
     from harness.core.result import Call
 
-# packetdrill's timing tolerance: the kernel's timers tick, so allow max(4 ms, 12.5 %).
-TOLERANCE_FLOOR = 0.004
-TOLERANCE_SHARE = 0.125
 # EWOULDBLOCK and EAGAIN are one value on Linux; errno.errorcode names it EAGAIN.
 _SAME_ERRNO = {"EWOULDBLOCK": "EAGAIN"}
 #: What tcp_info reports, each an expectation of its own: the state (a name) and counters.
@@ -113,11 +111,6 @@ class Expect:
         """The expectations set (not None), by key."""
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if getattr(self, f.name) is not None}
-
-
-def tolerance(expected: float) -> float:
-    """How far an observed duration may stray from the expected one."""
-    return max(TOLERANCE_FLOOR, TOLERANCE_SHARE * expected)
 
 
 def same_errno(a: str | None, b: str | None) -> bool:

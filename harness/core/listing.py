@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from harness.core.notation import ACK, FIN, RST, SYN, flags_to_str
+from harness.core.seqnums import SeqTable, packed_address
 
 if TYPE_CHECKING:
     from harness.core.segment import Segment
@@ -28,7 +28,7 @@ def tcpdump_lines(segments: Sequence[Segment], relative_time: bool = True) -> li
     """
     if not segments:
         return []
-    table = _SeqTable()
+    table = SeqTable()
     start = _micros(segments[0].time)
     lines = []
     for seg in segments:
@@ -52,64 +52,9 @@ def _line_body(seg: Segment, seq: int, ack: int) -> str:
     return f"{family} {src}.{seg.sport} > {dst}.{seg.dport}: {', '.join(parts)}"
 
 
-@dataclass
-class _Bases:
-    """tcpdump's per-conversation bases, for the lower-port side and the other side."""
-
-    seq: int
-    ack: int
-
-
-class _SeqTable:
-    """tcpdump's table of relative-sequence bases, one entry per conversation."""
-
-    def __init__(self) -> None:
-        self.entries: dict[tuple, _Bases] = {}
-
-    def numbers(self, seg: Segment) -> tuple[int, int]:
-        """The seq and ack numbers tcpdump prints for ``seg``, updating the table."""
-        if not seg.flags & ACK:
-            return seg.seq, seg.ack
-        rev = _reversed(seg)
-        key = _table_key(seg, rev)
-        bases = self.entries.get(key)
-        if bases is None or seg.flags & SYN:
-            self.entries[key] = _new_bases(seg, rev)
-            return seg.seq, seg.ack
-        if rev:
-            return (seg.seq - bases.ack) % _MOD, (seg.ack - bases.seq) % _MOD
-        return (seg.seq - bases.seq) % _MOD, (seg.ack - bases.ack) % _MOD
-
-
-def _new_bases(seg: Segment, rev: bool) -> _Bases:
-    """The bases tcpdump records from the packet that opens a table entry."""
-    if rev:
-        return _Bases(seq=(seg.ack - 1) % _MOD, ack=seg.seq)
-    return _Bases(seq=seg.seq, ack=(seg.ack - 1) % _MOD)
-
-
-def _reversed(seg: Segment) -> bool:
-    """Whether tcpdump files the segment under the swapped address/port order."""
-    if seg.sport != seg.dport:
-        return seg.sport > seg.dport
-    return _packed(seg.family, seg.src) > _packed(seg.family, seg.dst)
-
-
-def _table_key(seg: Segment, rev: bool) -> tuple:
-    """The conversation key, written in tcpdump's canonical order."""
-    if rev:
-        return seg.family, seg.dst, seg.src, seg.dport, seg.sport
-    return seg.family, seg.src, seg.dst, seg.sport, seg.dport
-
-
-def _packed(family: str, address: str) -> bytes:
-    """The address in network byte order, as tcpdump compares it."""
-    return socket.inet_pton(_AF[family], address)
-
-
 def _show(family: str, address: str) -> str:
     """The address as tcpdump -n prints it (IPv6 in its compressed form)."""
-    return socket.inet_ntop(_AF[family], _packed(family, address))
+    return socket.inet_ntop(_AF[family], packed_address(family, address))
 
 
 def _micros(time: float) -> int:

@@ -9,6 +9,12 @@ most MAX_EXPANDED_TOKENS positions, so matching N packets costs at most N times 
 bits of work and memory, whatever the pattern: no exponential blow-up, no growth but linear.
 Each consumed packet is traced back to one token of the pattern (its column), along one
 accepting path, or one path through the prefix that matched; ties go to the earliest token.
+
+A token may carry fields (`<R.[seq=1 ack=301]`, harness.core.fields); such a pattern matches
+Packets (harness.core.packet), not bare tokens. Its positions are keyed by direction and flags
+like any other, and only where a position with fields is active is the packet tested, in a
+few bisections whatever the number of fields (harness.core.field_index): a pattern without
+fields pays one bit test per packet for them.
 """
 
 from __future__ import annotations
@@ -16,8 +22,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from harness.core.notation import NotationError, parse_token, token
+from harness.core.errors import UserError
+from harness.core.field_index import FieldIndex
+from harness.core.fields import Predicate
+from harness.core.match import END, Match
+from harness.core.notation import NotationError, parse_token
+from harness.core.packet_token import PacketToken
 from harness.core.pattern_syntax import (
     MAX_COUNT,
     MAX_EXPANDED_TOKENS,
@@ -30,13 +42,14 @@ from harness.core.pattern_syntax import (
     Seq,
     Tok,
     parse,
-    token_end,
 )
 
-__all__ = ["MAX_COUNT", "MAX_EXPANDED_TOKENS", "MAX_NESTING", "Match", "Pattern",
-           "PatternError", "compile_pattern"]
+if TYPE_CHECKING:
+    from harness.core.packet import Packet
 
-_END = "end"
+__all__ = ["MAX_COUNT", "MAX_EXPANDED_TOKENS", "MAX_NESTING", "Match", "PacketsNeeded",
+           "Pattern", "PatternError", "compile_pattern"]
+
 _MEMO = 4096  # follow sets of active sets remembered per pattern (loops meet the same ones)
 
 
@@ -80,19 +93,31 @@ class _Automaton:
         self.columns: list[int] = []
         self.follow: list[int] = []
         self.precede: list[int] = []
+        self.fields: list[tuple[Predicate, ...]] = []
         whole = self._build(tree)
         self.first, self.last, self.nullable = whole.first, whole.last, whole.nullable
         self.by_key: dict[Key, int] = {}
         for position, key in enumerate(self.keys):
             self.by_key[key] = self.by_key.get(key, 0) | 1 << position
+        self._index_fields()
         self._chunks: dict[int, list[int]] = {}
         self._memo: dict[int, int] = {}
+
+    def _index_fields(self) -> None:
+        """The positions with fields (guarded), and the index that finds the ones a packet
+        fails (harness.core.field_index)."""
+        self.guarded = 0
+        for position, fields in enumerate(self.fields):
+            if fields:
+                self.guarded |= 1 << position
+        self.index = FieldIndex(self.fields)
 
     def _build(self, node: Node) -> _Fragment:
         if isinstance(node, Tok):
             position = len(self.keys)
             self.keys.append(node.key)
             self.columns.append(node.position)
+            self.fields.append(node.predicates)
             self.follow.append(0)
             self.precede.append(0)
             return _Fragment(1 << position, 1 << position, False)
@@ -168,9 +193,20 @@ class _Automaton:
             self._chunks[index] = table
         return table
 
-    def accepted(self, reachable: int) -> list[Key]:
-        """The packet keys the positions of reachable consume."""
-        return [self.keys[p] for p in _bits(reachable)]
+    def admit(self, fitting: int, packet: Packet) -> int:
+        """The positions of fitting (whose direction and flags fit packet) whose fields it
+        meets too."""
+        return fitting & ~self.index.failing(packet)
+
+    def why_not(self, fitting: int, packet: Packet) -> str:
+        """Why packet meets the fields of none of fitting: the earliest token's first field
+        it fails, with the packet's value ("has ack 201; the pattern wants ack=301")."""
+        fields = self.fields[_lowest(fitting)]
+        return next(why for f in fields if (why := f.why_not(packet)) is not None)
+
+    def spelled(self, reachable: int) -> list[str]:
+        """The tokens the positions of reachable stand for, as the pattern spells them."""
+        return sorted({PacketToken(*self.keys[p], self.fields[p]).text for p in _bits(reachable)})
 
     def trace(self, history: Sequence[int], goal: int) -> tuple[int, ...]:
         """The column of the token that consumed each packet along one path through history
@@ -184,88 +220,16 @@ class _Automaton:
         return tuple(self.columns[p] for p in reversed(chosen))
 
 
-@dataclass(frozen=True)
-class Match:
-    """The outcome of matching a pattern against a whole observed packet sequence."""
-
-    ok: bool
-    observed: tuple[str, ...]
-    pattern: str
-    failed_at: int | None = None
-    expected: tuple[str, ...] = ()
-    ended_early: bool = False
-    #: For each consumed observed packet, where its consuming token starts in ``pattern``
-    #: (0-based), along one accepting path, or one path through the prefix that matched.
-    columns: tuple[int, ...] = ()
-
-    def token_at(self, i: int) -> str | None:
-        """The pattern token that consumed observed packet ``i``; None if none consumed it."""
-        if not 0 <= i < len(self.columns):
-            return None
-        start = self.columns[i]
-        return self.pattern[start : token_end(self.pattern, start)]
-
-    def explain(self, lines: Sequence[str] | None = None) -> str:
-        """A human explanation of the match; ``lines`` are per-packet descriptions to show."""
-        if self.ok:
-            return f"the {len(self.observed)} packets match the pattern {self.pattern}"
-        if lines is not None and len(lines) != len(self.observed):
-            raise ValueError(
-                f"expected one line per observed packet ({len(self.observed)}), got {len(lines)}"
-            )
-        parts = [f"pattern:  {self.pattern}", "observed:"]
-        parts.extend(self._listing(lines))
-        parts.append(self.sentence())
-        return "\n".join(parts)
-
-    def sentence(self) -> str:
-        """One sentence saying where and why the match failed (empty when it succeeded)."""
-        if self.ok:
-            return ""
-        count = len(self.observed)
-        if self.ended_early or self.failed_at is None:
-            wanted = _either(self.expected)
-            if count == 0:
-                return f"the capture had no packets, but the pattern expected {wanted} first"
-            return (
-                f"the capture ended after {count} packet{'s' * (count != 1)}, "
-                f"but the pattern expected {wanted} next"
-            )
-        index = self.failed_at
-        packet = f"packet {index + 1} {self.observed[index]}"
-        if self.expected == (_END,):
-            where = f"after packet {index}" if index else "before the first packet"
-            return f"{packet} is one too many: the pattern was complete {where}"
-        return f"{packet} does not fit: the pattern expected {_either(self.expected)} there"
-
-    def _listing(self, lines: Sequence[str] | None) -> list[str]:
-        """The observed packets, one per line, with the failing one marked."""
-        number_width = len(str(max(len(self.observed), 1)))
-        token_width = max((len(t) for t in self.observed), default=0)
-        rows = []
-        for i, tok in enumerate(self.observed):
-            marker = "->" if i == self.failed_at else "  "
-            row = f"  {marker} {i + 1:>{number_width}}  {tok:<{token_width}}"
-            if lines is not None:
-                row += f"  {lines[i]}"
-            rows.append(row.rstrip())
-        if self.ended_early:
-            rows.append(f"  -> {'':>{number_width}}  (end of capture)")
-        return rows
+class PacketsNeeded(UserError, TypeError):
+    """A pattern with fields matched against bare tokens, which have no fields to compare."""
 
 
-def _either(words: Sequence[str]) -> str:
-    """Join alternatives as "a", "a or b", "a, b or c"; "end" reads as the end of the capture."""
-    spelled = ["the end of the capture" if w == _END else w for w in words]
-    if not spelled:
-        return "nothing"
-    if len(spelled) == 1:
-        return spelled[0]
-    return ", ".join(spelled[:-1]) + " or " + spelled[-1]
+Observed = Sequence["Packet"] | Sequence[str]
 
 
 class Pattern:
-    """A compiled pattern, ready to match observed packet tokens."""
+    """A compiled pattern, ready to match a connection's packets (or, when no token of it
+    has fields, their bare tokens)."""
 
     def __init__(self, text: str, tree: Node) -> None:
         self._text = text
@@ -276,34 +240,52 @@ class Pattern:
         """The pattern as it was written."""
         return self._text
 
+    @property
+    def has_fields(self) -> bool:
+        """Whether some token of the pattern has fields, so that matching needs Packets."""
+        return bool(self._automaton.guarded)
+
     def __repr__(self) -> str:
         return f"compile_pattern({self._text!r})"
 
-    def match(self, tokens: Sequence[str]) -> Match:
-        """Match the whole sequence of observed packet tokens against this pattern."""
-        observed = tuple(tokens)
+    def match(self, packets: Observed) -> Match:
+        """Match a whole connection against this pattern: its Packets in order
+        (Conversation.packets()), or its tokens (Conversation.tokens()) when the pattern has
+        no fields; PacketsNeeded for bare tokens against fields."""
+        observed, facts = self._read(packets)
         nfa = self._automaton
+        by_key, guarded, after = nfa.by_key, nfa.guarded, nfa.after
         history: list[int] = []
         reachable = nfa.first
         for index, spelled in enumerate(observed):
-            active = reachable & nfa.by_key.get(_observed_key(index, spelled), 0)
+            active = reachable & by_key.get(_observed_key(index, spelled), 0)
+            if active & guarded:
+                fitting, active = active, nfa.admit(active, facts[index])
+                if not active:
+                    return self._failure(observed, history, reachable, index,
+                                         nfa.why_not(fitting, facts[index]))
             if not active:
                 return self._failure(observed, history, reachable, failed_at=index)
             history.append(active)
-            reachable = nfa.after(active)
+            reachable = after(active)
         if self._accepts(history):
             return Match(True, observed, self._text,
                          columns=nfa.trace(history, history[-1] & nfa.last if history else 0))
         return self._failure(observed, history, reachable, failed_at=None)
 
-    def prefix_matches(self, tokens: Sequence[str]) -> bool:
-        """Whether tokens begin with a sequence that the whole pattern matches."""
+    def prefix_matches(self, packets: Observed) -> bool:
+        """Whether the packets (or bare tokens, as for match) begin with a sequence that the
+        whole pattern matches."""
+        observed, facts = self._read(packets)
         nfa = self._automaton
         if nfa.nullable:
             return True
+        by_key, guarded = nfa.by_key, nfa.guarded
         reachable = nfa.first
-        for index, spelled in enumerate(tokens):
-            active = reachable & nfa.by_key.get(_observed_key(index, spelled), 0)
+        for index, spelled in enumerate(observed):
+            active = reachable & by_key.get(_observed_key(index, spelled), 0)
+            if active & guarded:
+                active = nfa.admit(active, facts[index])
             if not active:
                 return False
             if active & nfa.last:
@@ -311,29 +293,55 @@ class Pattern:
             reachable = nfa.after(active)
         return False
 
+    def _read(self, packets: Observed) -> tuple[tuple[str, ...], Sequence[Packet]]:
+        """The observed tokens, and the packets whose fields the guarded positions test."""
+        items = tuple(packets)
+        if not items or isinstance(items[0], str):
+            observed = items  # bare tokens (a Packet among them is refused by _observed_key)
+        else:
+            observed = tuple(item if isinstance(item, str) else item.token for item in items)
+        if self._automaton.guarded and any(isinstance(item, str) for item in items):
+            raise PacketsNeeded(
+                f"the pattern {self._text!r} compares packet fields, which bare tokens do "
+                "not have: match it against the connection's Packets "
+                "(Conversation.packets()), not its tokens")
+        return observed, items  # type: ignore[return-value]
+
     def _accepts(self, history: Sequence[int]) -> bool:
         """Whether the packets consumed so far make a whole match."""
         nfa = self._automaton
         return bool(history[-1] & nfa.last) if history else nfa.nullable
 
     def _failure(self, observed: tuple[str, ...], history: Sequence[int], reachable: int,
-                 failed_at: int | None) -> Match:
-        """A failed Match saying what the pattern could have accepted after history."""
+                 failed_at: int | None, why: str = "") -> Match:
+        """A failed Match saying what the pattern could have accepted after history (and,
+        given why, why the packet at failed_at did not meet the fields of the tokens its
+        direction and flags fit)."""
         nfa = self._automaton
-        expected = sorted({token(*key) for key in nfa.accepted(reachable)})
+        expected = nfa.spelled(reachable)
         if self._accepts(history):
-            expected.append(_END)
+            expected.append(END)
         return Match(ok=False, observed=observed, pattern=self._text, failed_at=failed_at,
                      expected=tuple(expected), ended_early=failed_at is None,
-                     columns=nfa.trace(history, history[-1] if history else 0))
+                     columns=nfa.trace(history, history[-1] if history else 0), why=why)
+
+
+_KEYS: dict[str, Key] = {}  # observed tokens read so far: at most 2 x 512 valid ones
 
 
 def _observed_key(index: int, spelled: str) -> Key:
     """Parse one observed token, naming its position if it is malformed."""
+    key = _KEYS.get(spelled)
+    if key is not None:
+        return key
+    if not isinstance(spelled, str):
+        raise TypeError(f"observed packet {index + 1}: expected a packet token or a Packet, "
+                        f"not {type(spelled).__name__}; give one or the other throughout")
     try:
-        return parse_token(spelled)
+        key = _KEYS[spelled] = parse_token(spelled)
     except NotationError as err:
         raise NotationError(f"observed packet {index + 1}: {err}") from None
+    return key
 
 
 @functools.lru_cache(maxsize=256)

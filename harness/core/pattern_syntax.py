@@ -1,8 +1,9 @@
 """The syntax of the pattern language: packet tokens, groups, alternatives and quantifiers,
 read into a syntax tree, with every mistake refused at its column.
 
-A pattern such as ``>S <S. >. (>P. <.)+ (<F. >. | <R.)`` describes a sequence of packets
-written as tokens from harness.core.notation; harness.core.pattern compiles the tree and
+A pattern such as ``>S <S. >. (>P. <.)+ (<F. >. | <R.[seq=1])`` describes a sequence of
+packets written as tokens from harness.core.notation, each with optional fields in brackets
+(harness.core.packet_token, harness.core.fields); harness.core.pattern compiles the tree and
 matches it. The limits keep matching bounded: counts of at most MAX_COUNT, groups nested at
 most MAX_NESTING deep, at most MAX_EXPANDED_TOKENS tokens once counted repeats are unrolled.
 """
@@ -12,8 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from harness.core.errors import UserError
-from harness.core.notation import NotationError, parse_token
+from harness.core.fields import Predicate
+from harness.core.packet_token import read_token, token_end
+from harness.core.pattern_error import PatternError
 
 __all__ = ["MAX_COUNT", "MAX_EXPANDED_TOKENS", "MAX_NESTING", "MAX_TEXT", "Alt", "Key", "Node",
            "PatternError", "Repeat", "Seq", "Tok", "parse", "token_end"]
@@ -28,49 +30,10 @@ MAX_EXPANDED_TOKENS = 2000
 #: Longest pattern text, in characters.
 MAX_TEXT = 20_000
 
-_OPERATORS = "()|?*+{"
-_TOKEN_ENDS = set(_OPERATORS) | {"}", "<", ">"}
+_OPENING = {"}": "{", "]": "["}  # closing brackets a pattern may use, and what opens each
 _DIGITS = re.compile(r"[0-9]+")
 
 Key = tuple[str, int]
-
-
-class PatternError(UserError, ValueError):
-    """A pattern that cannot be compiled; ``position`` is the 0-based index of the problem.
-
-    The message counts columns from 1, as editors do, and a caret points at the place (in a
-    window of the text around it, for a long pattern).
-    """
-
-    what = "bad pattern: "
-
-    def __init__(self, message: str, text: str, position: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.text = text
-        self.position = position
-
-    def __str__(self) -> str:
-        shown = "".join(" " if ch in "\t\r\n" else ch for ch in self.text)
-        caret = self.position
-        if len(shown) > 80:
-            start = max(0, self.position - 40)
-            window = shown[start:start + 76]
-            shown = ("…" if start else "") + window + ("…" if start + 76 < len(shown) else "")
-            caret = self.position - start + (1 if start else 0)
-        return (
-            f"pattern error at column {self.position + 1}: {self.message}\n"
-            f"  {shown}\n"
-            f"  {' ' * caret}^"
-        )
-
-
-def token_end(text: str, start: int) -> int:
-    """The index just after the packet token that begins at ``start``."""
-    end = start + 1
-    while end < len(text) and not text[end].isspace() and text[end] not in _TOKEN_ENDS:
-        end += 1
-    return end
 
 
 # ---------------------------------------------------------------- lexing
@@ -82,6 +45,7 @@ class _Lexeme:
     position: int
     key: Key | None = None
     bounds: tuple[int, int | None] | None = None
+    predicates: tuple[Predicate, ...] = ()
 
 
 _SIMPLE_QUANTIFIERS: dict[str, tuple[int, int | None]] = {
@@ -119,8 +83,11 @@ def _lex(text: str) -> list[_Lexeme]:
 def _unexpected_character(text: str, i: int) -> PatternError:
     """The error for a character that cannot start anything in the pattern language."""
     ch = text[i]
-    if ch == "}":
-        message = 'found "}" with no "{" before it'
+    if ch in _OPENING:
+        message = f'found "{ch}" with no "{_OPENING[ch]}" before it'
+    elif ch == "[":
+        message = ('found "[" after no packet token; a token\'s fields go in brackets right '
+                   'after its flags, as in "<R.[seq=1]"')
     else:
         message = (
             f'expected a packet token starting with ">" or "<", or one of ( ) | ? * + {{, '
@@ -130,14 +97,10 @@ def _unexpected_character(text: str, i: int) -> PatternError:
 
 
 def _lex_token(text: str, start: int) -> tuple[_Lexeme, int]:
-    """Read one packet token beginning at ``start``; return it and the index after it."""
-    end = token_end(text, start)
-    spelled = text[start:end]
-    try:
-        key = parse_token(spelled)
-    except NotationError as err:
-        raise PatternError(str(err), text, start) from None
-    return _Lexeme("token", start, key=key), end
+    """Read one packet token beginning at ``start``, its fields too; return it and the
+    index after it."""
+    found, end = read_token(text, start)
+    return _Lexeme("token", start, key=found.key, predicates=found.predicates), end
 
 
 def _lex_braces(text: str, start: int) -> tuple[_Lexeme, int]:
@@ -188,6 +151,7 @@ class Tok:
     key: Key
     position: int  # where the token starts in the pattern text; repeat copies share it
     size: int = 1
+    predicates: tuple[Predicate, ...] = ()  # its fields; a packet must meet every one
 
 
 @dataclass(frozen=True)
@@ -283,7 +247,7 @@ class _Parser:
         lexeme = self.take()
         if lexeme.kind == "token":
             assert lexeme.key is not None
-            return Tok(lexeme.key, lexeme.position)
+            return Tok(lexeme.key, lexeme.position, predicates=lexeme.predicates)
         return self.group(lexeme)
 
     def group(self, opening: _Lexeme) -> Node:

@@ -3,10 +3,11 @@ what the capture counted and where the run's time went."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.core.call_spec import Opens
 from harness.core.calls import ADDRESS_ARGS, CALLS, DEADLINE, REPORTED, WITHIN
 from harness.core.segment import Segment
 from harness.core.values import FrozenMap, frozen, spelled
@@ -179,3 +180,19 @@ class RunResult:
     def state_of(self, side: str) -> str:
         """The final TCP state of one side's connection socket ("CLOSED" if gone)."""
         return self.final(side).state
+
+
+def dup_origin(calls: Sequence[Call], sock: str) -> str:
+    """The client's name that made the socket a name is a descriptor of: the name itself,
+    or, for a name a dup gave, the name it was dup'd from (followed back)."""
+    dups = {}
+    for call in calls:
+        spec = CALLS.get(call.call)
+        by = spec.arg(spec.names_by) if spec and spec.names_by else None
+        if call.peer == "client" and spec and spec.opens is Opens.ALIAS and by:
+            dups.setdefault(str(call.args.get(by.agent_name)), call.sock)
+    seen = {sock}
+    while sock in dups and dups[sock] not in seen:
+        sock = dups[sock]
+        seen.add(sock)
+    return sock

@@ -8,7 +8,10 @@ address and control bytes, in HDLC-like framing, with a direction byte) and IEEE
 data frames with LLC/SNAP (bare, or behind a radiotap header). A frame that carries no whole
 TCP header (ARP, UDP, an ICMP error quoting TCP, a later IP fragment, an encrypted 802.11
 frame, a header cut by the snap length) is no segment. The payload length comes from the IP
-header, so neither Ethernet padding nor a short snap length changes it.
+header, so neither Ethernet padding nor a short snap length changes it. Of the TCP options,
+the two a SYN announces are read (RFC 9293 3.2 and RFC 7323 2.2): the maximum segment size
+and the window scale shift; an option list that breaks off (a length below 2 or past the
+header's end, cut by the snap length) is read up to the break.
 """
 
 from __future__ import annotations
@@ -45,11 +48,14 @@ _IPPROTO_TCP = 6
 # IPv6 extension headers that may stand between the fixed header and TCP (RFC 8200 4.1).
 _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION, _AUTHENTICATION = 0, 43, 44, 60, 51
 _TCP = struct.Struct("!HHIIBBH")  # ports, seq, ack, data offset, flags, window
+_TCP_FIXED = 20  # the header before its options, checksum and urgent pointer included
+_OPT_END, _OPT_NOP, _OPT_MSS, _OPT_WSCALE = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
 class Segment:
-    """One TCP segment as seen in a capture."""
+    """One TCP segment as seen in a capture; ``mss`` and ``wscale`` are its MSS and window
+    scale options (None when it carries none, as every segment but a SYN should)."""
 
     time: float
     family: str
@@ -63,6 +69,8 @@ class Segment:
     win: int
     length: int
     index: int
+    mss: int | None = None
+    wscale: int | None = None
 
     @property
     def endpoints(self) -> tuple[Endpoint, Endpoint]:
@@ -97,10 +105,35 @@ def segment_from_frame(data: bytes, linktype: int, time: float, index: int) -> S
     if len(data) < tcp_at + _TCP.size:
         return None
     sport, dport, seq, ack, offset_byte, flag_byte, win = _TCP.unpack_from(data, tcp_at)
+    header = (offset_byte >> 4) * 4
+    mss, wscale = _syn_options(data, tcp_at + _TCP_FIXED, min(tcp_at + header, len(data)))
     return Segment(time=float(time), family=family, src=src, sport=sport, dst=dst,
                    dport=dport, flags=((offset_byte & 0x01) << 8) | flag_byte, seq=seq,
-                   ack=ack, win=win, length=max(0, ip_payload - (offset_byte >> 4) * 4),
-                   index=index)
+                   ack=ack, win=win, length=max(0, ip_payload - header), index=index,
+                   mss=mss, wscale=wscale)
+
+
+def _syn_options(data: bytes, at: int, end: int) -> tuple[int | None, int | None]:
+    """The MSS (kind 2, 4 bytes) and window scale (kind 3, 3 bytes) options among the TCP
+    options in data[at:end]; an option of another size is not one of them, and a length
+    that cannot be (below 2, or past end) ends the reading."""
+    mss = wscale = None
+    while at < end:
+        kind = data[at]
+        if kind == _OPT_END:
+            break
+        if kind == _OPT_NOP:
+            at += 1
+            continue
+        size = data[at + 1] if at + 1 < end else 0
+        if size < 2 or at + size > end:
+            break
+        if kind == _OPT_MSS and size == 4:
+            mss = struct.unpack_from("!H", data, at + 2)[0]
+        elif kind == _OPT_WSCALE and size == 3:
+            wscale = data[at + 2]
+        at += size
+    return mss, wscale
 
 
 def _network_offset(data: bytes, linktype: int) -> int | None:

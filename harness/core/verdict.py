@@ -132,8 +132,8 @@ def judge(scenario: Scenario, result: RunResult) -> Verdict:
     """
     conversations = split_conversations(result.segments)
     conversation = conversations[0] if conversations else None
-    tokens = conversation.tokens() if conversation else []
-    match = compile_pattern(scenario.pattern).match(tokens)
+    packets = conversation.packets() if conversation else []
+    match = compile_pattern(scenario.pattern).match(packets)
     claims = tuple(decide(claim, result, conversations, errored=bool(result.error))
                    for claim in scenario.claims)
     reasons = [result.error] if result.error else []

@@ -15,14 +15,13 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from harness.core.call_spec import Opens
-from harness.core.calls import CALLS
 from harness.core.conversation import Conversation
 from harness.core.display_filter import FilterOutcome, display_filter
 from harness.core.errors import UsageError, UserError, closest, quoted
 from harness.core.link import Link, LinkError
+from harness.core.packet import Packet
 from harness.core.pattern import Match
-from harness.core.result import Call, CaptureCounts, FinalState, Phases, RunResult
+from harness.core.result import Call, CaptureCounts, FinalState, Phases, RunResult, dup_origin
 from harness.core.segment import Segment
 from harness.core.sysctls import describe as describe_sysctls
 from harness.core.values import FrozenMap
@@ -151,19 +150,8 @@ class Lab:
         return None
 
     def _socket_named(self, sock: str) -> str:
-        """The client's name that made the socket a name is a descriptor of: the name itself,
-        or, for a name a dup gave, the name it was dup'd from (followed back)."""
-        dups = {}
-        for call in self.calls:
-            spec = CALLS.get(call.call)
-            by = spec.arg(spec.names_by) if spec and spec.names_by else None
-            if call.peer == "client" and spec and spec.opens is Opens.ALIAS and by:
-                dups.setdefault(str(call.args.get(by.agent_name)), call.sock)
-        seen = {sock}
-        while sock in dups and dups[sock] not in seen:
-            sock = dups[sock]
-            seen.add(sock)
-        return sock
+        """The client's name that made the socket a name is a descriptor of."""
+        return dup_origin(self.calls, sock)
 
     def tcp_sockets(self, side: str) -> list[SocketState]:
         """Every TCP socket in a side's namespace now, as sock_diag reports them."""
@@ -206,6 +194,10 @@ class Lab:
     def observed(self) -> list[str]:
         """The tokens of the first connection, `>S <S. ...`."""
         return self.wire.observed()
+
+    def packets(self) -> list[Packet]:
+        """The packets of the first connection, with the facts a pattern's fields compare."""
+        return self.wire.packets()
 
     def wait_pattern(self, pattern: str, within: float = 2.0) -> Match:
         """Wait until the capture matches pattern, can no longer match it, or nothing more can

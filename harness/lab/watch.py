@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness.core.conversation import Conversation, pick, split_conversations
 from harness.core.listing import tcpdump_lines
+from harness.core.packet import Packet
 from harness.core.pattern import Match, compile_pattern
 from harness.core.result import Call
 from harness.core.segment import LINKTYPE_ETHERNET, Segment, segment_from_frame
@@ -65,6 +66,11 @@ class Watch:
         conv = self.conversation()
         return conv.tokens() if conv else []
 
+    def packets(self) -> list[Packet]:
+        """The packets of the first connection, with the facts a pattern's fields compare."""
+        conv = self.conversation()
+        return conv.packets() if conv else []
+
     def wait_pattern(self, pattern: str, within: float = 2.0,
                      finished: Callable[[], bool] | None = None) -> Match:
         """Wait until the capture matches pattern, or can no longer match it (a packet that
@@ -75,14 +81,14 @@ class Watch:
         """
         compiled = compile_pattern(pattern)
         with self._arrived:
-            match = compiled.match(self.observed())
+            match = compiled.match(self.packets())
             end = time.monotonic() + within
             while not match.ok and match.failed_at is None:
                 left = end - time.monotonic()
                 if left <= 0 or (finished is not None and finished()):
                     break
                 self._arrived.wait(left if finished is None else min(left, 0.01))
-                match = compiled.match(self.observed())
+                match = compiled.match(self.packets())
         self.patterns.append(compiled.text)
         self.last_match = match
         return match
@@ -96,7 +102,7 @@ class Watch:
         compiled = compile_pattern(pattern)
 
         def seen() -> bool:
-            return compiled.prefix_matches(self.observed())
+            return compiled.prefix_matches(self.packets())
 
         with self._arrived:
             end = time.monotonic() + within

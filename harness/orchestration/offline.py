@@ -46,7 +46,7 @@ def cmd_check(path: str, pattern: str, stream: int | None) -> int:
     conv = _one_stream(path, conversations, stream, "check")
     how = "sent the first SYN" if conv.client_known else "sent the first packet (no SYN seen)"
     print(f"stream {conv.index}: client {tcpdump_endpoint(conv.client)} ({how})")
-    match = compiled.match(conv.tokens())
+    match = compiled.match(conv.packets())
     if match.ok:
         print(f"match: {' '.join(match.observed)}")
         return 0

@@ -92,7 +92,7 @@ def _probe(lab: Lab, commands: dict[str, str], compiled: Pattern, timeout: float
     conversations = split_conversations(result.segments)
     conv = conversations[0] if conversations else None
     tokens = conv.tokens() if conv else []
-    match = compiled.match(tokens)
+    match = compiled.match(conv.packets() if conv else [])
     status = "ERROR" if result.error else "PASS" if match.ok else "FAIL"
     _write_pcap(lab, result, match, programs, [
         f"probe: your server and client on {endpoint_text(lab.server_address)}",
