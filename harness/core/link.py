@@ -9,7 +9,8 @@ from typing import Any
 
 from harness.core.call_spec import type_problem
 from harness.core.errors import UserError, closest, quoted
-from harness.core.notation import NotationError, parse_token
+from harness.core.packet_token import parse_packet_token
+from harness.core.pattern_error import PatternError
 from harness.core.vocabulary import LINK_SIDES, SIDES
 
 
@@ -19,8 +20,8 @@ class LinkError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class Drop:
-    """The first `count` packets that fit `token` (a pattern token: `<F.`, with the
-    direction telling whose) dropped on the user-space link."""
+    """The first `count` packets that fit `token` (a pattern token, fields and all: `<F.`,
+    `>.[ack=2]`; the direction tells whose) dropped on the user-space link."""
 
     token: str
     count: int = 1
@@ -125,9 +126,10 @@ def _drop(number: int, rule: Any) -> Drop:
         raise LinkError(f"{where}.token must be a pattern token such as \"<F.\", not "
                         f"{quoted(token)}")
     try:
-        parse_token(token)
-    except NotationError as exc:
-        raise LinkError(f"{where}.token {token!r}: {exc}") from None
+        parse_packet_token(token)
+    except PatternError as exc:
+        raise LinkError(f"{where}.token {token!r}: {exc.message} (at column "
+                        f"{exc.position + 1})") from None
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
         raise LinkError(f"{where}.count must be a whole number from 1 to 1000, not "
                         f"{quoted(count)}")

@@ -31,7 +31,9 @@ import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from harness.core.notation import parse_token
+from harness.core.packet import Packet, PacketBuilder
+from harness.core.packet_token import PacketToken, parse_packet_token
+from harness.core.segment import LINKTYPE_ETHERNET, segment_from_frame
 from harness.core.vocabulary import SIDES
 from harness.lab.capture import (
     ETH_P_ALL,
@@ -65,17 +67,38 @@ def tcp_flags(frame: bytes) -> int | None:
 
 @dataclass
 class Chosen:
-    """Packets to drop going one way: those whose TCP flags are `flags`, the first `left`."""
+    """Packets to drop: those that fit `token` (fields and all), the first `left` of them."""
 
-    flags: int
+    token: PacketToken
     left: int
 
-    def takes(self, flags: int) -> bool:
-        """Whether a frame with these flags is dropped (and counted)."""
-        if self.left and flags == self.flags:
+    def takes(self, packet: Packet) -> bool:
+        """Whether the packet is dropped (and counted)."""
+        if self.left and self.token.fits(packet):
             self.left -= 1
             return True
         return False
+
+
+class Connections:
+    """What the link has seen of each connection, so that a frame can be read as a pattern
+    reads it: direction, relative numbers, times (harness.core.packet)."""
+
+    def __init__(self) -> None:
+        self._builders: dict[frozenset, PacketBuilder] = {}
+        self._count = 0
+
+    def packet(self, frame: bytes, from_client: bool) -> Packet | None:
+        """The frame (an Ethernet frame) as a Packet of its connection; None if not TCP."""
+        self._count += 1
+        seg = segment_from_frame(frame, LINKTYPE_ETHERNET, time.time(), self._count)
+        if seg is None:
+            return None
+        key = frozenset(seg.endpoints)
+        if key not in self._builders:
+            sender, receiver = seg.endpoints
+            self._builders[key] = PacketBuilder(sender if from_client else receiver)
+        return self._builders[key].add(seg)
 
 
 @dataclass
@@ -86,6 +109,7 @@ class Direction:
     delay: float
     drop_rst: int = 0
     chosen: list[Chosen] = field(default_factory=list)
+    from_client: bool = True
     queue: list[tuple[float, int, bytes]] = field(default_factory=list)
 
 
@@ -96,6 +120,8 @@ class Rules:
     loss: float = 0.0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
 
+    connections: Connections = field(default_factory=Connections)
+
     def keep(self, direction: Direction, frame: bytes) -> bool:
         """Whether a frame crosses: not lost at random, not one of the RSTs or chosen packets
         to drop."""
@@ -103,8 +129,10 @@ class Rules:
         if direction.drop_rst and flags is not None and flags & _RST:
             direction.drop_rst -= 1
             return False
-        if flags is not None and any(rule.takes(flags) for rule in direction.chosen):
-            return False
+        if direction.chosen:
+            packet = self.connections.packet(frame[_VNET_HDR:], direction.from_client)
+            if packet is not None and any(rule.takes(packet) for rule in direction.chosen):
+                return False
         return not (self.loss and self.rng.random() < self.loss)
 
 
@@ -149,8 +177,9 @@ def chosen_drops(rules: list[str]) -> dict[str, list[Chosen]]:
     by_side: dict[str, list[Chosen]] = {side: [] for side in SIDES}
     for rule in rules:
         text, count = rule.rsplit(":", 1)
-        direction, flags = parse_token(text)
-        by_side["client" if direction == ">" else "server"].append(Chosen(flags, int(count)))
+        token = parse_packet_token(text)
+        by_side["client" if token.direction == ">" else "server"].append(
+            Chosen(token, int(count)))
     return by_side
 
 
@@ -180,7 +209,7 @@ def main() -> None:
     ways = {towards_client: Direction(towards_server, args.delay_client, drops["client"],
                                       chosen["client"]),
             towards_server: Direction(towards_client, args.delay_server, drops["server"],
-                                      chosen["server"])}
+                                      chosen["server"], from_client=False)}
     os.write(sys.stdout.fileno(), b"ready\n")
     forward(ways, Rules(args.loss), sys.stdin)
 
