@@ -167,6 +167,10 @@ RUNS = {
     "veth": (["default-close", "--topology", "veth"], "exec"),
     # The first RST dropped by the user-space link: a third namespace and its child link agent.
     "veth-impaired": (["rst-lost", "--topology", "veth"], "fork"),
+    # Sysctls set in the run's namespaces (tcp_fin_timeout 1, the machine's stays), and a
+    # segment injected through a raw socket.
+    "sysctls": (["fin-timeout-sysctl", "--topology", "loopback"], "fork"),
+    "inject": (["time-wait-assassination", "--topology", "veth"], "fork"),
 }
 
 

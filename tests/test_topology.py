@@ -96,7 +96,27 @@ def test_a_scenario_names_the_link_it_needs() -> None:
     ('netem = "delay 10ms"', 'side = "middle"', "link.side must be both, client or server"),
     ('netem = "delay 10ms"', 'drop_rst_from = "lab"', "link.drop_rst_from must be client"),
     ('netem = "delay 10ms"', "drop_rst_count = 0", "link.drop_rst_count must be at least 1"),
+    ('netem = "delay 10ms"', 'drop = ">."', r"link.drop must be a list, not '>.'"),
+    ('netem = "delay 10ms"', 'drop = [">."]', r"link.drop\[1\] must be a table such as"),
+    ('netem = "delay 10ms"', 'drop = [{ count = 1 }]', r"link.drop\[1\] must be a table"),
+    ('netem = "delay 10ms"', 'drop = [{ token = ">.", when = 1 }]', r"link.drop\[1\] must be"),
+    ('netem = "delay 10ms"', 'drop = [{ token = 5 }]', r"link.drop\[1\].token must be a "),
+    ('netem = "delay 10ms"', 'drop = [{ token = "F." }]',
+     r"link.drop\[1\].token 'F.': expected a packet token"),
+    ('netem = "delay 10ms"', 'drop = [{ token = ">.[akc=2]" }]',
+     r"'akc' is not a packet field; did you mean ack\?|\"akc\" is not a packet field"),
+    ('netem = "delay 10ms"', 'drop = [{ token = ">.", count = 0 }]',
+     "link.drop\\[1\\].count must be a whole number from 1 to 1000, not 0"),
 ])
 def test_link_mistakes_are_named(old: str, new: str, message: str) -> None:
     with pytest.raises(CatalogError, match=message):
         parse_scenario(SCENARIO.replace(old, new), "my.toml")
+
+
+def test_a_drop_rule_keeps_its_token_with_fields() -> None:
+    link = parse_scenario(SCENARIO.replace('netem = "delay 10ms"',
+                                           'drop = [{ token = ">.[ack=2]" }, '
+                                           '{ token = "<F.", count = 2 }]')).link
+    assert link is not None and link.in_user_space
+    assert [(d.token, d.count) for d in link.drop] == [(">.[ack=2]", 1), ("<F.", 2)]
+    assert link.describe() == "the first 1 >.[ack=2] dropped, the first 2 <F. dropped"
