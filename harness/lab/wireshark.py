@@ -86,7 +86,23 @@ def evaluate(pcap: str | Path, wish: DisplayFilter) -> FilterOutcome:
         finally:
             with contextlib.suppress(Exception):  # a tshark that failed fails its close too
                 capture.close()
+            _release_child_watcher()
     return FilterOutcome(wish, frames)
+
+
+def _release_child_watcher() -> None:
+    """Undo what pyshark leaves behind in the main thread: a SafeChildWatcher whose SIGCHLD
+    handler writes to a wakeup pipe nothing reads, so that every later child's exit (a
+    peer's) would fill it and asyncio print "BlockingIOError" from its signal handler."""
+    import asyncio
+    import warnings
+
+    with warnings.catch_warnings(), contextlib.suppress(Exception):
+        warnings.simplefilter("ignore", DeprecationWarning)  # the watchers go in Python 3.14
+        watcher = asyncio.get_child_watcher()
+        if isinstance(watcher, asyncio.SafeChildWatcher):
+            watcher.close()  # detaches it: removes the SIGCHLD handler and the wakeup fd
+            asyncio.set_child_watcher(None)
 
 
 def filter_failure(outcome: FilterOutcome, segments: Sequence[Segment], pcap: Path) -> str:
