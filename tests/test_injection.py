@@ -71,3 +71,57 @@ def test_bad_flags_and_sides_are_refused() -> None:
 def test_an_rst_seen_does_not_move_the_next_sequence_number() -> None:
     conv = _conv(_seg(4, C, S, RST | ACK, ISN_C + 101, ISN_S + 1))
     assert next_seq(conv, C) == ISN_C + 1
+
+
+SCENARIO = '''
+id = "inject-loader"
+title = "t"
+statement = "s"
+source = "RFC 5961"
+pattern = ">S <S. >. >R"
+steps = [
+  { on = "server", call = "listen" },
+  { on = "client", call = "connect" },
+  STEP,
+]
+states = { client = "ESTABLISHED" }
+'''
+
+
+def _load(step: str):
+    from harness.core.catalog import parse_scenario
+
+    return parse_scenario(SCENARIO.replace("STEP", step), "mine.toml")
+
+
+def test_an_inject_step_is_read_with_its_defaults() -> None:
+    step = _load('{ call = "inject", from = "server", flags = "R.", seq = -5 }').steps[2]
+    assert (step.on, step.arg("from"), step.arg("flags"), step.arg("seq"), step.arg("ack"),
+            step.arg("len"), step.arg("connection")) == ("wire", "server", "R.", -5, 0, 0,
+                                                         "client")
+
+
+@pytest.mark.parametrize(("step", "message"), [
+    ('{ call = "inject", flags = "R" }', "inject needs from"),
+    ('{ call = "inject", from = "client" }', "inject needs flags"),
+    ('{ call = "inject", from = "lab", flags = "R" }',
+     "from must be one of client, server, not 'lab'"),
+    ('{ call = "inject", from = "client", flags = "X" }', 'flags: "X" is not tcpdump flag'),
+    ('{ call = "inject", from = "client", flags = ".R" }', "not in tcpdump's order"),
+    ('{ call = "inject", from = "client", flags = "R", seq = 1.5 }', "seq must be a int"),
+    ('{ call = "inject", from = "client", flags = "R", len = 2000 }', "len from 0 to 1400"),
+    ('{ call = "inject", from = "client", flags = "R", win = 70000 }', "win from 0 to 65535"),
+    ('{ call = "inject", from = "client", flags = "R", connection = "second" }',
+     "no client socket named 'second'"),
+    ('{ on = "client", call = "inject", from = "client", flags = "R" }',
+     "inject watches the wire"),
+    ('{ call = "inject", from = "client", flags = "R", sqe = 1 }', "did you mean seq?"),
+])
+def test_a_bad_inject_step_is_one_line_naming_it(step: str, message: str) -> None:
+    from harness.core.catalog import CatalogError
+
+    with pytest.raises(CatalogError) as caught:
+        _load(step)
+    text = str(caught.value)
+    assert text.startswith("mine.toml step 3: ") and message in text, text
+    assert "\n" not in text
