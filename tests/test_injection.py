@@ -125,3 +125,14 @@ def test_a_bad_inject_step_is_one_line_naming_it(step: str, message: str) -> Non
     text = str(caught.value)
     assert text.startswith("mine.toml step 3: ") and message in text, text
     assert "\n" not in text
+
+
+def test_a_connection_named_by_the_servers_socket_is_refused() -> None:
+    from harness.core.catalog import CatalogError, parse_scenario
+
+    text = SCENARIO.replace("STEP", '{ on = "server", call = "accept" }, '
+                            '{ on = "server", call = "wait_state", state = "CLOSED", '
+                            'connection = "conn" }')
+    with pytest.raises(CatalogError, match="no client socket named 'conn' \\(it is the "
+                                           "server's: a connection is named by its client"):
+        parse_scenario(text, "mine.toml")

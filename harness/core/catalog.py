@@ -126,8 +126,10 @@ def _argument(where: str, spec: CallSpec, arg: Arg, value: Any, sockets: dict[st
             compile_pattern(value)
         except PatternError as exc:
             raise _fail(where, f"{spec.name} pattern: {exc}") from None
-    if arg.names and value not in sockets:
-        raise _fail(where, f"{spec.name}: no client socket named {quoted(value)}")
+    if arg.names and sockets.get(value) != "client":
+        whose = " (it is the server's: a connection is named by its client socket)" if (
+            value in sockets) else ""
+        raise _fail(where, f"{spec.name}: no client socket named {quoted(value)}{whose}")
 
 
 def _step(where: str, raw: dict[str, Any], sockets: dict[str, str]) -> Step:
