@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
+from collections.abc import Callable
 from typing import Any
 
+from harness.core import catalog_cache
 from harness.core.call_spec import (
     Arg,
     CallSpec,
@@ -227,10 +228,12 @@ def _states(where: str, raw: Any) -> tuple[FrozenMap, FrozenMap]:
     return FrozenMap(states), FrozenMap(queued)
 
 
-def _link(where: str, raw: Any) -> Link | None:
+def _part(where: str, parse: Callable[[Any], Any], raw: Any) -> Any:
+    """A part of the scenario its own module reads (the link, the sysctls, the display
+    filters), its UserError made this file's."""
     try:
-        return parse_link(raw)
-    except LinkError as exc:
+        return parse(raw)
+    except (LinkError, SysctlError, DisplayFilterError) as exc:
         raise _fail(where, str(exc)) from None
 
 
@@ -260,6 +263,8 @@ def _names(where: str, data: dict[str, Any], key: str, known: tuple[str, ...]) -
 
 
 def _toml(text: str, where: str) -> dict[str, Any]:
+    import tomllib  # a command that finds the catalog kept (catalog_cache) never needs it
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -316,7 +321,7 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
     except ClaimError as exc:
         raise CatalogError(str(exc)) from None
     states, queued = _states(where, data.get("states"))
-    link = _link(where, data.get("link"))
+    link: Link | None = _part(where, parse_link, data.get("link"))
     if link is not None and topologies != ("veth",):
         raise _fail(where, "a scenario with a link runs on veth only: add "
                            "topologies = [\"veth\"]")
@@ -330,33 +335,26 @@ def parse_scenario(text: str, where: str = "<scenario>") -> Scenario:
         pattern=pattern, steps=steps, states=states, families=families,
         topologies=topologies, claims=claims, min_send_q=queued,
         wireshark_warnings=tuple(warnings), link=link, path=where,
-        display_filters=_display_filters(where, data.get("display_filters", [])),
-        sysctls=_sysctls(where, data.get("sysctls", {})),
+        display_filters=_part(where, parse_display_filters, data.get("display_filters", [])),
+        sysctls=_part(where, parse_sysctls, data.get("sysctls", {})),
     )
-
-
-def _sysctls(where: str, raw: Any) -> FrozenMap:
-    try:
-        return parse_sysctls(raw)
-    except SysctlError as exc:
-        raise _fail(where, str(exc)) from None
-
-
-def _display_filters(where: str, raw: Any) -> tuple:
-    try:
-        return parse_display_filters(raw)
-    except DisplayFilterError as exc:
-        raise _fail(where, str(exc)) from None
 
 
 def load_file(path: str | os.PathLike[str]) -> Scenario:
     """One scenario from a TOML file."""
     path = os.fspath(path)
+    return _from_bytes(path, _read(path))
+
+
+def _read(path: str) -> bytes:
     try:
         with open(path, "rb") as file:
-            data = file.read()
+            return file.read()
     except OSError as exc:
         raise CatalogError(f"{path}: cannot read it ({exc.strerror})") from None
+
+
+def _from_bytes(path: str, data: bytes) -> Scenario:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -366,14 +364,20 @@ def load_file(path: str | os.PathLike[str]) -> Scenario:
 
 
 def load_catalog() -> list[Scenario]:
-    """Every scenario shipped in harness/catalog, in file-name order; ids must be unique."""
+    """Every scenario shipped in harness/catalog, in file-name order; ids must be unique.
+    Kept once checked, for the next command (harness.core.catalog_cache)."""
     names = sorted(name for name in os.listdir(CATALOG) if name.endswith(".toml"))
-    scenarios = [load_file(os.path.join(CATALOG, name)) for name in names]
+    files = [(path, _read(path)) for path in (os.path.join(CATALOG, n) for n in names)]
+    kept = catalog_cache.read(files)
+    if isinstance(kept, list) and all(isinstance(sc, Scenario) for sc in kept):
+        return kept
+    scenarios = [_from_bytes(path, data) for path, data in files]
     seen: dict[str, str] = {}
     for sc in scenarios:
         if sc.id in seen:
             raise CatalogError(f"{sc.path}: id {sc.id!r} is also used by {seen[sc.id]}")
         seen[sc.id] = sc.path
+    catalog_cache.write(files, scenarios)
     return scenarios
 
 
