@@ -49,7 +49,9 @@ def test_a_field_that_does_not_hold_is_named_with_the_packets_value(lab: Lab) ->
 def test_a_links_round_trip_is_the_syn_acks_dt(lab: Lab) -> None:
     lab.server.listen()
     lab.client.connect()
-    lab.expect(">S <S.[dt=0.04] >.[dt<0.01]")  # 20 ms each way, seen from the client's end
+    # 20 ms each way, seen from the client's end: at least the round trip; the user-space
+    # link only adds to it (47 ms once in CI under load, past dt=0.04's 12.5 %).
+    lab.expect(">S <S.[dt>=0.04 dt<0.2] >.[dt<0.01]")
     with pytest.raises(AssertionError) as failure:
         lab.expect(">S <S.[dt<0.01] >.", within=0.2)
     first = str(failure.value).splitlines()[0]
