@@ -314,7 +314,8 @@ def test_a_wire_observation_compares_the_packets_fields() -> None:
     assert held.verdict == HOLDS
     late = _decide(_claim({"wire": ">S <S. >. <R.[dt=2]"}), segments=_segs(*HANDSHAKE, "<R."))
     assert late.verdict == DOES_NOT_HOLD
-    assert list(late.evidence) == ["the wire showed >S <S. >. <R."]
+    assert list(late.evidence) == ["the wire showed >S <S. >. <R. (packet 4 <R. came 1.000 s "
+                                   "after packet 3; the pattern wants dt=2 (1.750 to 2.250 s))"]
 
 
 def test_a_wire_observation_with_nothing_captured_does_not_hold() -> None:

@@ -115,11 +115,13 @@ def _observe_wire(spec: dict[str, Any], conversations: Sequence[Conversation]) -
     if not chosen:
         return False, "nothing was captured"
     shown = "; ".join(" ".join(c.tokens()) for c in chosen)
-    ok = all(pattern.match(c.packets()).ok for c in chosen)
+    matches = [pattern.match(c.packets()) for c in chosen]
+    ok = all(m.ok for m in matches)
+    why = next((f" ({m.sentence()})" for m in matches if not m.ok and m.why), "")
     if wanted:
         ok = ok and len(chosen) == wanted
-        return ok, f"{len(chosen)} connection(s) on the wire: {shown}"
-    return ok, f"the wire showed {shown}"
+        return ok, f"{len(chosen)} connection(s) on the wire: {shown}{why}"
+    return ok, f"the wire showed {shown}{why}"
 
 
 def _observe_flag(spec: dict[str, Any], conversations: Sequence[Conversation]) -> tuple[bool,
