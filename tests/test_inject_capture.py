@@ -89,3 +89,32 @@ def test_a_scenario_injects_and_its_pcap_says_so(tmp_path: Path) -> None:
     assert told[0].startswith("lab: client.inject(R, 0) → 0 in ")
     assert told[0].endswith("; injected this: a segment crafted by the harness (not by the "
                                 "client's kernel)")
+
+
+SECOND = '''
+id = "inject-on-the-second-connection"
+title = "An RST injected on the second connection resets it alone"
+statement = "An injected segment belongs to the connection it names."
+source = "RFC 9293 §3.10.7.4"
+pattern = ">S <S. >."
+steps = [
+  { on = "server", call = "listen" },
+  { on = "client", call = "connect" },
+  { on = "client", call = "connect", as = "second" },
+  { on = "server", call = "accept", as = "conn" },
+  { on = "server", call = "accept", as = "conn2" },
+  { call = "inject", from = "client", flags = "R", connection = "second" },
+  { on = "server", call = "wait_state", state = "CLOSED", connection = "second", within = 1 },
+  { on = "conn2", call = "recv", bytes = 10, expect = { errno = "ECONNRESET" } },
+]
+states = { client = "ESTABLISHED", server = "ESTABLISHED" }
+'''
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_an_injection_goes_to_the_connection_it_names(family: str, tmp_path: Path) -> None:
+    result, verdict = run_and_judge(parse_scenario(SECOND), family, tmp_path / "second.pcapng")
+    assert verdict.status.label == "PASS", verdict.reasons
+    injected = next(c for c in result.calls if c.call == "inject").info["injected"]
+    second = next(c for c in result.calls if c.sock == "second" and c.call == "connect")
+    assert injected["sport"] == second.info["local"][1]  # the second connection's port
