@@ -152,6 +152,11 @@ def test_capture_tests_and_a_run_pass_without_privileges(child: Child) -> None:
     pcap = child.out / "pcaps" / "default-close-ipv4.pcapng"
     assert pcap.stat().st_size > 0, run.stdout
     assert pcap.stat().st_uid == child.owner  # the user keeps their uid in the namespace
+    # A run's own sysctls and an injected segment (a raw socket) need only the namespace's
+    # own privileges, which the user namespace gives.
+    own = child.run("-m", "harness", "run", "time-wait-assassination", "--family", "ipv4",
+                    "--pcap-dir", str(child.out / "pcaps-own"))
+    assert own.returncode == 0, own.stdout + own.stderr
     # What setpriv and some sudo setups leave: HOME is root's, which nobody may not read.
     # tshark would die on its profile there; with a configuration of its own it agrees.
     if child.as_nobody:
