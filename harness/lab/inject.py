@@ -59,10 +59,8 @@ def inject(lab: Lab, side: str, flags: str, seq: int = 0, ack: int = 0, payload:
     args = {"flags": flags, "seq": seq, **({"ack": ack} if ack else {}),
             **({"len": len(payload)} if payload else {})}
     try:
-        quiet = lab.in_flight  # then no packet is still on its way to the capture
-        wait_until(lambda: lab.wire.quiet_for() >= quiet and lab.wire.capture.caught_up(),
-                   within, f"the wire quiet for {quiet * 1000:.0f} ms and the capture caught "
-                           "up with it")
+        wait_until(lab.wire_settled, within, f"the wire quiet for {lab.in_flight * 1000:.0f} "
+                                             "ms and the capture caught up with it")
         conv = _conversation(lab, connection)
         crafted = craft(conv, side, flags, seq, ack, payload, win)
         send(lab.topology.ns_of(side), crafted)
@@ -82,7 +80,8 @@ def _conversation(lab: Lab, connection: str) -> Conversation:
     """The captured connection the client socket named connection made."""
     local = lab.connection_address(connection)
     for conv in split_conversations(lab.segments()):
-        if local is None or conv.client == local:
+        # A client whose connect() reported no address (EINPROGRESS) made the first one.
+        if conv.client == local or (local is None and connection == "client"):
             return conv
     raise InjectError(f"inject on connection {connection!r}: the capture holds no packet of "
                       "it yet")

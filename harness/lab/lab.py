@@ -230,12 +230,14 @@ class Lab:
 
     def _nothing_more(self) -> bool:
         """True when no packet of the connection can still come: both sides in states that
-        send nothing unprompted, the wire quiet for longer than a packet can be in flight, and
-        the capture caught up (a sniffer that lags under load leaves packets in its socket
-        that the quiet time does not see)."""
-        return (self.wire.quiet_for() >= self.in_flight
-                and all(self.state(side) in SILENT_STATES for side in SIDES)
-                and self._capture.caught_up())
+        send nothing unprompted, and the wire settled."""
+        return self.wire_settled() and all(self.state(side) in SILENT_STATES for side in SIDES)
+
+    def wire_settled(self) -> bool:
+        """True when the capture holds every packet sent so far: the wire quiet for longer
+        than a packet can be in flight, and the capture caught up (a sniffer that lags under
+        load leaves packets in its socket that the quiet time does not see)."""
+        return self.wire.quiet_for() >= self.in_flight and self._capture.caught_up()
 
     @property
     def in_flight(self) -> float:
