@@ -85,7 +85,12 @@ class Watch:
             end = time.monotonic() + within
             while not match.ok and match.failed_at is None:
                 left = end - time.monotonic()
-                if left <= 0 or (finished is not None and finished()):
+                if left <= 0:
+                    break
+                if finished is not None and finished():
+                    # The capture may have kept frames whose notify() waits for this lock:
+                    # judge every packet finished() vouched for, not the last wake's.
+                    match = compiled.match(self.packets())
                     break
                 self._arrived.wait(left if finished is None else min(left, 0.01))
                 match = compiled.match(self.packets())
