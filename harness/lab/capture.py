@@ -21,6 +21,7 @@ import select
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -144,6 +145,7 @@ class Capture:
         self._sock = PacketSocket(sock, kernel_filters, ifname)
         self._frames: list[Record] = []
         self._lock = threading.Lock()
+        self._kept_at = time.monotonic()
         self._on_packet = on_packet
         self._stats: CaptureStats | None = None
         self._sniffer: AsyncSniffer | None = None
@@ -152,6 +154,7 @@ class Capture:
         record = Record(bytes(pkt.original or bytes(pkt)), float(pkt.time))
         with self._lock:
             self._frames.append(record)
+            self._kept_at = time.monotonic()
         if self._on_packet is not None:
             self._on_packet(pkt)
 
@@ -171,6 +174,11 @@ class Capture:
             kept = len(self._frames)
         return (not self._sock.pending()
                 and self._sock.reads == kept + self._sock.skipped)
+
+    def quiet_for(self) -> float:
+        """Seconds since the last frame was kept (since the capture began, before any)."""
+        with self._lock:
+            return time.monotonic() - self._kept_at
 
     def frames(self) -> list[Record]:
         """The frames captured so far (a copy; the sniffer may still be adding)."""

@@ -230,8 +230,9 @@ class Lab:
 
     def _nothing_more(self) -> bool:
         """True when no packet of the connection can still come: both sides in states that
-        send nothing unprompted, and the wire settled."""
-        return self.wire_settled() and all(self.state(side) in SILENT_STATES for side in SIDES)
+        send nothing unprompted, and then the wire settled (in that order: a packet sent
+        while the states are read is in the capture, or in flight, when the wire is asked)."""
+        return all(self.state(side) in SILENT_STATES for side in SIDES) and self.wire_settled()
 
     def wire_settled(self) -> bool:
         """True when the capture holds every packet sent so far: the wire quiet for longer

@@ -99,7 +99,10 @@ class Watch:
         return match
 
     def quiet_for(self) -> float:
-        """Seconds since the last packet arrived (since the watch began, before any)."""
+        """Seconds since the last packet arrived (since the watch began, before any): the
+        capture's own count, which a notify() still waiting for the lock cannot hold back."""
+        if self.capture is not None:
+            return self.capture.quiet_for()
         return time.monotonic() - self._last
 
     def wait_wire(self, pattern: str, within: float = 5.0) -> None:
