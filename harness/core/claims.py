@@ -19,6 +19,7 @@ from typing import Any
 from harness.core.calls import CALLS
 from harness.core.errors import UserError, closest, quoted
 from harness.core.expect import EXPECT_KEYS, named_value_problem
+from harness.core.kernel_events import RST_REASONS
 from harness.core.notation import str_to_flags
 from harness.core.pattern import PatternError, compile_pattern
 from harness.core.sources import UnknownSeed, expand_source
@@ -45,7 +46,12 @@ _KINDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "flag": {"flag": str, "from": str, "seen": bool},
     "state": {"state": str, "is": str, "min_send_q": int},
     "read_by": {"read_by": str, "written_by": str, "got": str},
+    "rst_reason": {"rst_reason": str, "from": str},
+    "transitions": {"transitions": str, "through": list, "exactly": list, "connection": str},
 }
+#: The kinds decided by the kernel's own events (harness.core.kernel_events): undecided
+#: where they could not be recorded.
+KERNEL_KINDS = ("rst_reason", "transitions")
 _CLAIM_KEYS = ("id", "text", "source", "linux", "when")
 _RETURNED_AFTER = ("fin-acked",)
 _GOT = ("fewer", "all")
@@ -155,9 +161,13 @@ def _check_condition(where: str, kind: str, raw: dict[str, Any], sockets: set[st
         "read_by": lambda: (raw.get("got", "fewer") in _GOT and raw["read_by"] in sockets
                             and raw.get("written_by") in sockets),
         "wire": lambda: raw.get("streams", 1) >= 1,
+        "rst_reason": lambda: raw.get("from", "client") in SIDES,
+        "transitions": lambda: raw["transitions"] in SIDES,
     }
     if not checks[kind]():
         raise ClaimError(f"{where}: {_explain(kind)}")
+    if kind in KERNEL_KINDS:
+        _check_kernel(where, kind, raw)
 
 
 def _explain(kind: str) -> str:
@@ -169,7 +179,32 @@ def _explain(kind: str) -> str:
         "read_by": f"read_by and written_by name sockets of the scenario; got must be one of "
                    f"{', '.join(_GOT)}",
         "wire": "streams is the number of connections, at least 1",
+        "rst_reason": "from names a side: client or server",
+        "transitions": "transitions names a side: client or server",
     }[kind]
+
+
+def _check_kernel(where: str, kind: str, raw: dict[str, Any]) -> None:
+    """The names a kernel observation gives: an RST reason the kernel has, TCP states."""
+    if kind == "rst_reason":
+        if raw["rst_reason"] not in RST_REASONS:
+            near = closest(raw["rst_reason"], list(RST_REASONS))
+            hint = f"; did you mean {near[0]}?" if near else ""
+            raise ClaimError(f"{where}: rst_reason {quoted(raw['rst_reason'])} is no reason the "
+                             f"kernel gives{hint} (enum sk_rst_reason: {', '.join(RST_REASONS)})")
+        return
+    given = [key for key in ("through", "exactly") if key in raw]
+    if len(given) != 1:
+        raise ClaimError(f"{where}: a transitions observation takes through = [...] (states "
+                         "in order, others between) or exactly = [...] (every state entered)")
+    states = raw[given[0]]
+    for state in states:
+        if state not in STATE_NAMES:
+            near = closest(str(state), list(STATE_NAMES))
+            hint = f"; did you mean {near[0]}?" if near else ""
+            raise ClaimError(f"{where}: {given[0]}: {quoted(state)} is no TCP state{hint}")
+    if not states:
+        raise ClaimError(f"{where}: {given[0]} lists no state")
 
 
 def _flag_letters(text: str) -> int:

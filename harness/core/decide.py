@@ -8,9 +8,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.core.calls import Moves, calls_that
-from harness.core.claims import DOES_NOT_HOLD, HOLDS, UNDECIDED, Answer, Claim, Condition
+from harness.core.claims import (
+    DOES_NOT_HOLD,
+    HOLDS,
+    KERNEL_KINDS,
+    UNDECIDED,
+    Answer,
+    Claim,
+    Condition,
+)
 from harness.core.conversation import Conversation
 from harness.core.expect import EXPECT_KEYS, Expect, check_call
+from harness.core.kernel_claims import observe_kernel
 from harness.core.notation import str_to_flags
 from harness.core.pattern import compile_pattern
 from harness.core.result import Call, RunResult
@@ -50,13 +59,18 @@ def decide(claim: Claim, result: RunResult, conversations: Sequence[Conversation
         ok, line = _observe(condition, result, conversations)
         met.append(ok)
         evidence.append(line)
-    verdict = UNDECIDED if errored else HOLDS if all(met) else DOES_NOT_HOLD
+    if errored or None in met:  # None: the kernel's events, which decide it, are missing
+        verdict = UNDECIDED
+    else:
+        verdict = HOLDS if all(met) else DOES_NOT_HOLD
     return ClaimOutcome(claim, verdict, tuple(evidence))
 
 
 def _observe(condition: Condition, result: RunResult,
-             conversations: Sequence[Conversation]) -> tuple[bool, str]:
+             conversations: Sequence[Conversation]) -> tuple[bool | None, str]:
     spec = condition.spec
+    if condition.kind in KERNEL_KINDS:
+        return observe_kernel(spec, result.kernel)
     if condition.kind == "step":
         return _observe_step(condition, result, conversations)
     if condition.kind == "wire":

@@ -27,6 +27,8 @@ from harness.core.entries import (
     table,
     take,
 )
+from harness.core.kernel_entry import kernel_from_json, kernel_json
+from harness.core.kernel_events import KernelRecord
 from harness.core.result import CaptureCounts, Phases
 from harness.core.values import FrozenMap
 from harness.core.verdict import CrossCheck
@@ -63,6 +65,7 @@ class RunEntry:
     reason: str | None = None  # the reasons joined by "; " (the key results.json always had)
     reasons: tuple[str, ...] = ()
     display_filters: tuple[FilterOutcome, ...] = ()
+    kernel: KernelRecord | None = None  # the kernel's events, times from origin
 
     def first_reason(self) -> str:
         """The first reason the run did not pass ("" for a pass)."""
@@ -84,6 +87,7 @@ class RunEntry:
             **({"crosscheck": self.crosscheck.to_json()} if self.crosscheck else {}),
             **({"display_filters": [f.to_json() for f in self.display_filters]}
                if self.display_filters else {}),
+            **(kernel_json(self.kernel, 0.0) if self.kernel is not None else {}),
             "story": list(self.story)}
         if self.reason is not None:
             entry["reason"] = self.reason
@@ -122,7 +126,8 @@ class RunEntry:
             claims=each(raw, "claims", where, ClaimEntry.from_json),
             crosscheck=crosscheck(raw.get("crosscheck"), f"{where}: crosscheck"),
             story=strings(raw, "story", where), reason=reason, reasons=reasons,
-            display_filters=each(raw, "display_filters", where, filter_outcome))
+            display_filters=each(raw, "display_filters", where, filter_outcome),
+            kernel=kernel_from_json(raw, where))
 
 
 def _states(raw: Any, where: str) -> FrozenMap:

@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.core.call_spec import Opens
 from harness.core.calls import ADDRESS_ARGS, CALLS, DEADLINE, REPORTED, WITHIN
+from harness.core.kernel_events import KernelRecord
 from harness.core.segment import Segment
 from harness.core.values import FrozenMap, frozen, spelled
 from harness.core.vocabulary import CLOSED, Endpoint, state_endpoint
@@ -166,6 +167,7 @@ class RunResult:
     error: str | None = None
     notes: tuple[str, ...] = ()
     phases: Phases = field(default_factory=Phases)
+    kernel: KernelRecord | None = None  # what the kernel's tracepoints told (None: not asked)
 
     def __post_init__(self) -> None:
         for name in ("segments", "calls", "notes"):

@@ -16,8 +16,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from harness.core.conversation import Conversation
-from harness.core.display_filter import FilterOutcome, display_filter
+from harness.core.display_filter import FilterOutcome
 from harness.core.errors import UsageError, UserError, closest, quoted
+from harness.core.kernel_events import KernelRecord
 from harness.core.link import Link, LinkError
 from harness.core.packet import Packet
 from harness.core.pattern import Match
@@ -28,7 +29,6 @@ from harness.core.values import FrozenMap
 from harness.core.vocabulary import (
     CLOSED,
     FAMILIES,
-    LATER_STATES,
     SERVER_PORT,
     SIDES,
     SILENT_STATES,
@@ -39,13 +39,15 @@ from harness.lab import pcapfile
 from harness.lab.capture import Capture
 from harness.lab.peer import PeerProcess, SocketHandle
 from harness.lab.programs import Program, Programs
+from harness.lab.settling import settle
 from harness.lab.sockdiag import SockDiag, SocketState
 from harness.lab.stopwatch import Stopwatch
 from harness.lab.sysctl import apply_sysctls
 from harness.lab.topology import make_topology
-from harness.lab.waiting import WaitTimeout, wait_until
+from harness.lab.tracing import open_run_trace
+from harness.lab.waiting import wait_until
 from harness.lab.watch import Watch
-from harness.lab.wireshark import evaluate, filter_failure
+from harness.lab.wireshark import expect_filter
 from harness.pcap.writer import write_pcapng
 
 
@@ -99,11 +101,13 @@ class Lab:
 
     def _open(self) -> None:
         with self.stopwatch.timed("namespace"):
+            self._trace, self._untraced = open_run_trace()
             topology = make_topology(self.topology_name, self.link)
             self._stack.callback(topology.close)
             self.topology = topology
             self.namespace_inode = topology.capture_ns.inode
-            apply_sysctls(topology.namespaces(), self.sysctls)
+            ports = self._trace.sysctls() if self._trace is not None else {}
+            apply_sysctls(topology.namespaces(), {**ports, **self.sysctls})
             self._diags = {side: topology.ns_of(side).run(SockDiag) for side in SIDES}
             for diag in self._diags.values():
                 self._stack.callback(diag.close)
@@ -121,6 +125,8 @@ class Lab:
             self._stack.callback(_signal_kill, server, client)  # both die at once, then reaped
             server.wait_ready()
             client.wait_ready()
+        if self._trace is not None:
+            self._trace.begin()
         host = topology.server_ip(self.family)
         self.server = SocketHandle(server, "server", self.family, self.port, host)
         self.client = SocketHandle(client, "client", self.family, self.port, host)
@@ -156,6 +162,17 @@ class Lab:
     def tcp_sockets(self, side: str) -> list[SocketState]:
         """Every TCP socket in a side's namespace now, as sock_diag reports them."""
         return self._diags[side].tcp_sockets()
+
+    def kernel(self) -> KernelRecord:
+        """What the kernel's tracepoints told of the run's connections so far (harness.lab.
+        tracing); `missing` says why, where this machine cannot trace."""
+        if self._trace is None:
+            return self._untraced or KernelRecord(missing="not recorded")
+        connections = {call.sock: self.connection_address(call.sock) for call in self.calls
+                       if call.peer == "client" and call.call == "connect"}
+        return self._trace.record(self.server_address,
+                                  {k: v for k, v in connections.items() if v is not None},
+                                  [self.client.process.pid])
 
     def socket_state(self, side: str, connection: str = "client") -> SocketState | None:
         """The kernel's view of one side of a connection (by default the first: the one the
@@ -263,15 +280,7 @@ class Lab:
         """Assert that Wireshark's display filter matches count frames of the capture so far
         (`count=1`, `">=1"`, `0`), evaluated by Wireshark's dissector through pyshark."""
         __tracebackhide__ = True
-        wish = display_filter(text, count)  # a malformed count is refused at once
-        pcap = self.save_pcap()
-        if pcap is None:
-            raise UsageError("expect_display_filter reads the lab's pcap: give Lab a pcap_path")
-        outcome = evaluate(pcap, wish)
-        self.filter_outcomes.append(outcome)
-        if not outcome.ok:
-            raise AssertionError(filter_failure(outcome, self.segments(), pcap))
-        return outcome
+        return expect_filter(text, count, self.save_pcap, self.segments, self.filter_outcomes)
 
     def save_pcap(self) -> Path | None:
         """Write what was captured so far to the lab's pcap path, if it has one."""
@@ -291,37 +300,16 @@ class Lab:
     # -- the end of a run ----------------------------------------------------------------
     def settle(self, states: dict[str, str], within: float = 5.0) -> None:
         """Wait until each side is in its expected final state, both sides at once; note each
-        that never gets there, or that is in a state from which it never can (decided then).
-
-        A TCP state change follows the packet that caused it, and the capture sees each packet
-        before TCP does, so once the states are reached every packet that led there is queued
-        in the capture socket.
-        """
-        pending = dict(states)
-
-        def settled() -> bool:
-            for side, want in list(pending.items()):
-                now = self.state(side)
-                if now != want and want in LATER_STATES[now]:
-                    continue
-                if now != want:
-                    self.notes.append(f"the {side} is in {now}, from which {want} cannot "
-                                      "follow: not waiting for it")
-                del pending[side]
-            return not pending
-
-        try:
-            wait_until(settled, within, "the final states")
-        except WaitTimeout:
-            self.notes += [f"timed out after {within:.2f} s waiting for: the {side} to reach "
-                           f"{want} (it is in {self.state(side)})"
-                           for side, want in pending.items()]
+        that never gets there, or that is in a state from which it never can (decided then;
+        harness.lab.settling)."""
+        self.notes += settle(self.state, states, within)
 
     def finish(self, write: bool = True) -> RunResult:
         """Stop the capture (draining it), read the final states, write the pcap (or, with
         write=False, leave it in `self.unwritten` to be written once with its story)."""
         with self.stopwatch.timed("drain"):
             states = FrozenMap({side: self._final_state(side) for side in SIDES})
+            kernel = self.kernel()
             frames = self._capture.stop()
             stats = self._capture.stats
             segments = self.segments()
@@ -342,7 +330,8 @@ class Lab:
                          calls=tuple(self.calls), states=states, client=self.client_address,
                          server=self.server_address, capture=counts,
                          pcap=str(self.pcap_path) if self.pcap_path else None, error=error,
-                         notes=tuple(self.notes), phases=self.stopwatch.phases())
+                         notes=tuple(self.notes), phases=self.stopwatch.phases(),
+                         kernel=kernel)
 
     def _final_state(self, side: str) -> FinalState:
         sock = self.socket_state(side)

@@ -9,12 +9,17 @@ import functools
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from harness.core.crosscheck import PREFERENCES
-from harness.core.display_filter import DisplayFilter, DisplayFilterError, FilterOutcome
-from harness.core.errors import LabError
+from harness.core.display_filter import (
+    DisplayFilter,
+    DisplayFilterError,
+    FilterOutcome,
+    display_filter,
+)
+from harness.core.errors import LabError, UsageError
 from harness.core.listing import tcpdump_lines
 from harness.core.segment import Segment
 from harness.pcap.writer import pcapng_bytes
@@ -112,3 +117,20 @@ def filter_failure(outcome: FilterOutcome, segments: Sequence[Segment], pcap: Pa
     listing = [f"  {'->' if seg.index in outcome.frames else '  '} {seg.index:>4}  {line}"
                for seg, line in zip(segments, lines, strict=True)]
     return "\n".join([outcome.sentence(), "frames (-> matched):", *listing, f"pcap: {pcap}"])
+
+
+def expect_filter(text: str, count: int | str, save: Callable[[], Path | None],
+                  segments: Callable[[], Sequence[Segment]],
+                  outcomes: list[FilterOutcome]) -> FilterOutcome:
+    """Lab.expect_display_filter: the capture so far, written by save(), evaluated; the
+    outcome added to outcomes; an AssertionError with the listing when it does not hold."""
+    __tracebackhide__ = True
+    wish = display_filter(text, count)  # a malformed count is refused at once
+    pcap = save()
+    if pcap is None:
+        raise UsageError("expect_display_filter reads the lab's pcap: give Lab a pcap_path")
+    outcome = evaluate(pcap, wish)
+    outcomes.append(outcome)
+    if not outcome.ok:
+        raise AssertionError(filter_failure(outcome, segments(), pcap))
+    return outcome

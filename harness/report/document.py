@@ -101,5 +101,6 @@ def run_entry(scenario: Scenario, result: RunResult, verdict: Verdict, root: Pat
         crosscheck=verdict.crosscheck,
         story=tuple(render_run(scenario, result, verdict).splitlines()),
         reason=None if verdict.ok else "; ".join(verdict.reasons),
-        reasons=() if verdict.ok else verdict.reasons, display_filters=verdict.filters)
+        reasons=() if verdict.ok else verdict.reasons, display_filters=verdict.filters,
+        kernel=result.kernel.shifted(-origin(result)) if result.kernel is not None else None)
 

@@ -1,0 +1,61 @@
+"""A run's kernel events in results.json: `kernel` says whether they were recorded (and why
+not), `transitions` gives each side's state changes (time, old, new; `connection` on those
+of a connection other than the first) and `resets` each RST the kernel sent, with its
+reason. Times count from the run's origin, as the packets' and calls' do."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from harness.core.entries import each, table, take
+from harness.core.kernel_events import KernelEvent, KernelRecord
+from harness.core.vocabulary import SIDES
+
+
+def kernel_json(record: KernelRecord, start: float) -> dict[str, Any]:
+    """The record's keys for a run's entry (its times from start)."""
+    if not record.traced:
+        return {"kernel": {"traced": False, "why": record.missing}}
+    def at(e: KernelEvent) -> float:
+        return round(e.time - start, 6)
+    def conn(e: KernelEvent) -> dict[str, str]:
+        return {} if e.connection == "client" else {"connection": e.connection}
+    transitions = {side: [{"time": at(e), "old": e.old, "new": e.new, **conn(e)}
+                          for e in record.events
+                          if e.event == "inet_sock_set_state" and e.side == side]
+                   for side in SIDES}
+    resets = [{"time": at(e), "from": e.side, "reason": e.reason, "state": e.state, **conn(e)}
+              for e in record.resets()]
+    kernel = {"traced": True, **({"no_reasons": record.no_reasons} if record.no_reasons
+                                 else {})}
+    return {"kernel": kernel, "transitions": transitions, "resets": resets}
+
+
+def kernel_from_json(raw: Mapping[str, Any], where: str) -> KernelRecord | None:
+    """The record a run's entry holds (times as written), None for an entry without one."""
+    if "kernel" not in raw:
+        return None
+    kernel = table(raw["kernel"], f"{where}: kernel")
+    if not take(kernel, "traced", (bool,), False, f"{where}: kernel"):
+        return KernelRecord(missing=take(kernel, "why", (str,), "not recorded",
+                                         f"{where}: kernel") or "not recorded")
+    events: list[KernelEvent] = []
+    transitions = table(raw.get("transitions", {}), f"{where}: transitions")
+    for side in SIDES:
+        events += each(transitions, side, f"{where}: transitions",
+                       lambda item, at, side=side: _event(item, at, side, "inet_sock_set_state"))
+    events += each(raw, "resets", where,
+                   lambda item, at: _event(item, at, take(item, "from", (str,), "", at),
+                                           "tcp_send_reset"))
+    return KernelRecord(events=tuple(sorted(events, key=lambda e: e.time)),
+                        no_reasons=take(kernel, "no_reasons", (str,), "", f"{where}: kernel"))
+
+
+def _event(item: Mapping[str, Any], where: str, side: str, kind: str) -> KernelEvent:
+    def text(key: str) -> str:
+        return take(item, key, (str,), "", where)
+    return KernelEvent(time=float(take(item, "time", (int, float), 0.0, where)), event=kind,
+                       old=text("old"), new=text("new"), state=text("state"),
+                       reason=text("reason"), side=side,
+                       connection=text("connection") or "client")

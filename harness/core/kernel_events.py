@@ -1,0 +1,216 @@
+"""The kernel's own account of a run, from its TCP tracepoints: the text tracefs prints, read
+into events, and the events of one run's connections told apart by side.
+
+Lines look like (tracefs, `trace_clock` mono, `record-tgid` on: the thread, then its process):
+
+    python-25717 ( 25715) [001] ..... 14799.856391: tcp_send_reset: skbaddr=... skaddr=...
+        src=127.0.0.1:5000 dest=127.0.0.1:53288 state=TCP_CLOSE reason=TCP_STATE
+
+`inet_sock_set_state` prints both an IPv4 and an IPv6 pair of addresses and says by `family`
+which is the socket's; a connecting socket's first change (CLOSE to SYN-SENT) is printed
+before it has a port (sport=0), and without the socket's address, so it is told by the task
+that made it: the run's client process, whose connect() it is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from harness.core.vocabulary import Endpoint
+
+#: The tracepoints a run records, as tracefs names them (group/event).
+TRACEPOINTS = ("tcp/tcp_send_reset", "tcp/tcp_receive_reset", "tcp/tcp_retransmit_skb",
+               "tcp/tcp_destroy_sock", "sock/inet_sock_set_state")
+#: The kernel's TCP state names (`TCP_FIN_WAIT1`) as ours (`FIN-WAIT-1`).
+KERNEL_STATES = {
+    "TCP_ESTABLISHED": "ESTABLISHED", "TCP_SYN_SENT": "SYN-SENT", "TCP_SYN_RECV": "SYN-RECV",
+    "TCP_FIN_WAIT1": "FIN-WAIT-1", "TCP_FIN_WAIT2": "FIN-WAIT-2", "TCP_TIME_WAIT": "TIME-WAIT",
+    "TCP_CLOSE": "CLOSE", "TCP_CLOSE_WAIT": "CLOSE-WAIT", "TCP_LAST_ACK": "LAST-ACK",
+    "TCP_LISTEN": "LISTEN", "TCP_CLOSING": "CLOSING", "TCP_NEW_SYN_RECV": "NEW-SYN-RECV"}
+#: `enum sk_rst_reason` as 6.18 prints it (include/net/rstreason.h); older kernels have fewer.
+RST_REASONS = (
+    "NOT_SPECIFIED", "NO_SOCKET", "TCP_INVALID_ACK_SEQUENCE", "TCP_RFC7323_PAWS",
+    "TCP_TOO_OLD_ACK", "TCP_ACK_UNSENT_DATA", "TCP_FLAGS", "TCP_OLD_ACK", "TCP_ABORT_ON_DATA",
+    "TCP_TIMEWAIT_SOCKET", "INVALID_SYN", "TCP_ABORT_ON_CLOSE", "TCP_ABORT_ON_LINGER",
+    "TCP_ABORT_ON_MEMORY", "TCP_STATE", "TCP_KEEPALIVE_TIMEOUT", "TCP_DISCONNECT_WITH_DATA",
+    "MPTCP_RST_EUNSPEC", "MPTCP_RST_EMPTCP", "MPTCP_RST_ERESOURCE", "MPTCP_RST_EPROHIBIT",
+    "MPTCP_RST_EWQ2BIG", "MPTCP_RST_EBADPERF", "MPTCP_RST_EMIDDLEBOX", "ERROR")
+
+_LINE = re.compile(r"^\s*(?P<task>.+?)-(?P<tid>\d+)\s+(?:\(\s*(?P<pid>[\d-]+)\)\s+)?"
+                   r"\[(?P<cpu>\d+)\]\s+\S+\s+"
+                   r"(?P<time>\d+\.\d+):\s+(?P<event>\w+):\s+(?P<fields>.*)$")
+_FIELD = re.compile(r"(\w+)=(\S*)")
+_NO_SOCKET = re.compile(r"^(0x)?0+$|^\(null\)$")
+
+
+@dataclass(frozen=True)
+class KernelEvent:
+    """One tracepoint hit: when (seconds, on the clock of the capture's stamps once placed),
+    which socket (`sock`, its kernel address as printed; "" for an RST sent for no socket),
+    the socket's own endpoint and its peer's (for an RST: its source and destination), and
+    what the event says: a state change (`old`, `new`), the socket's `state`, an RST's
+    `reason`. `side` and `connection` are set once the event is attributed to a run."""
+
+    time: float
+    event: str
+    sock: str = ""
+    local: Endpoint | None = None
+    remote: Endpoint | None = None
+    old: str = ""
+    new: str = ""
+    state: str = ""
+    reason: str = ""
+    side: str = ""
+    connection: str = ""
+    pid: int = 0  # the process the event ran in (a packet's softirq runs in any)
+
+    def text(self) -> str:
+        """`FIN-WAIT-1 -> CLOSING`, `RST sent (reason TCP_ABORT_ON_CLOSE, state ESTABLISHED)`."""
+        if self.event == "inet_sock_set_state":
+            return f"{self.old} -> {self.new}"
+        if self.event == "tcp_send_reset":
+            reason = f"reason {self.reason}" if self.reason else "no reason given"
+            return f"RST sent by tcp_send_reset ({reason}, state {self.state or 'none'})"
+        return {"tcp_receive_reset": "RST received", "tcp_destroy_sock": "socket destroyed",
+                "tcp_retransmit_skb": f"retransmission ({self.state})"}.get(self.event,
+                                                                            self.event)
+
+
+def parse_trace(text: str, offset: float = 0.0) -> list[KernelEvent]:
+    """The events of tracefs's text (lines it cannot read are skipped); offset is added to
+    each time (the trace clock's distance from the capture's)."""
+    events = (parse_line(line, offset) for line in text.splitlines())
+    return [event for event in events if event is not None]
+
+
+def parse_line(line: str, offset: float = 0.0) -> KernelEvent | None:
+    """One line of tracefs's text as an event; None for a line of another kind."""
+    m = _LINE.match(line)
+    if not m or m["event"] not in {t.split("/")[1] for t in TRACEPOINTS}:
+        return None
+    fields = dict(_FIELD.findall(m["fields"]))
+    when = float(m["time"]) + offset
+    pid = int(m["pid"]) if m["pid"] and m["pid"].isdigit() else int(m["tid"])
+    if m["event"] == "tcp_send_reset":
+        return _reset(when, fields, pid)
+    local, remote = _pair(fields)
+    sock = "" if _NO_SOCKET.match(fields.get("skaddr", "0")) else fields.get("skaddr", "")
+    return KernelEvent(when, m["event"], sock, local, remote,
+                       old=KERNEL_STATES.get(fields.get("oldstate", ""), ""),
+                       new=KERNEL_STATES.get(fields.get("newstate", ""), ""),
+                       state=KERNEL_STATES.get(fields.get("state", ""), ""), pid=pid)
+
+
+def _reset(when: float, fields: Mapping[str, str], pid: int) -> KernelEvent:
+    sock = fields.get("skaddr", "")
+    return KernelEvent(when, "tcp_send_reset", "" if _NO_SOCKET.match(sock or "0") else sock,
+                       _endpoint(fields.get("src", "")), _endpoint(fields.get("dest", "")),
+                       state=KERNEL_STATES.get(fields.get("state", ""), ""),
+                       reason=fields.get("reason", ""), pid=pid)
+
+
+def _pair(fields: Mapping[str, str]) -> tuple[Endpoint | None, Endpoint | None]:
+    """The socket's endpoint and its peer's, from the family's pair of addresses."""
+    v6 = fields.get("family") == "AF_INET6"
+    saddr, daddr = (fields.get("saddrv6"), fields.get("daddrv6")) if v6 else (
+        fields.get("saddr"), fields.get("daddr"))
+    try:
+        sport, dport = int(fields.get("sport", "")), int(fields.get("dport", ""))
+    except ValueError:
+        return None, None
+    if saddr is None or daddr is None:
+        return None, None
+    return (saddr, sport), (daddr, dport)
+
+
+def _endpoint(text: str) -> Endpoint | None:
+    """`127.0.0.1:5000` or `[::1]:5000` as an endpoint."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def attribute(events: Iterable[KernelEvent], server: Endpoint,
+              connections: Mapping[str, Endpoint], clients: Iterable[int] = ()
+              ) -> tuple[KernelEvent, ...]:
+    """The events of one run's connections, each with its side and connection set: a
+    connection is the client socket's name and the endpoint its connect() got; the server
+    is the address it listens on. Events of any other socket are left out. A connect()'s
+    change to SYN-SENT, made before the socket had a port, is the connection's whose first
+    event comes next among those the run's client processes (pids `clients`) made."""
+    ordered = sorted(events, key=lambda e: e.time)
+    ours = []
+    for event in ordered:
+        who = _whose(event, server, connections)
+        if who is not None:
+            ours.append(replace(event, side=who[0], connection=who[1]))
+    return tuple(sorted(ours + _connects(ordered, ours, server, set(clients)),
+                        key=lambda e: e.time))
+
+
+def _whose(event: KernelEvent, server: Endpoint,
+           connections: Mapping[str, Endpoint]) -> tuple[str, str] | None:
+    for name, client in connections.items():
+        if (event.local, event.remote) == (client, server):
+            return "client", name
+        if (event.local, event.remote) == (server, client):
+            return "server", name
+    return None
+
+
+def _connects(ordered: Sequence[KernelEvent], ours: Sequence[KernelEvent], server: Endpoint,
+              clients: set[int]) -> list[KernelEvent]:
+    """The run's portless changes to SYN-SENT, each given to the next connection to start."""
+    starts: dict[str, float] = {}
+    for event in ours:
+        if event.side == "client":
+            starts.setdefault(event.connection, event.time)
+    found = []
+    for event in ordered:
+        if (event.event != "inet_sock_set_state" or event.new != "SYN-SENT"
+                or event.pid not in clients or event.local is None or event.local[1]
+                or event.remote != server):
+            continue
+        later = [(t, name) for name, t in starts.items() if t >= event.time]
+        if later:
+            name = min(later)[1]
+            del starts[name]
+            found.append(replace(event, side="client", connection=name))
+    return found
+
+
+@dataclass(frozen=True)
+class KernelRecord:
+    """What the kernel told of one run: its connections' events, attributed; or, in
+    `missing`, why nothing could be recorded (no tracefs, a user namespace). `no_reasons`
+    says why RSTs carry no reason where the kernel's tracepoint has none."""
+
+    events: tuple[KernelEvent, ...] = ()
+    missing: str = ""
+    no_reasons: str = ""
+
+    @property
+    def traced(self) -> bool:
+        """Whether the run's events were recorded."""
+        return not self.missing
+
+    def transitions(self, side: str, connection: str = "client") -> tuple[KernelEvent, ...]:
+        """One side's state changes on a connection, in order."""
+        return tuple(e for e in self.events if e.event == "inet_sock_set_state"
+                     and e.side == side and e.connection == connection)
+
+    def entered(self, side: str, connection: str = "client") -> list[str]:
+        """The states one side's socket entered, in order (`SYN-SENT`, `ESTABLISHED`, ...)."""
+        return [e.new for e in self.transitions(side, connection)]
+
+    def shifted(self, by: float) -> KernelRecord:
+        """The record with by seconds added to every time."""
+        return replace(self, events=tuple(replace(e, time=e.time + by) for e in self.events))
+
+    def resets(self, side: str | None = None) -> tuple[KernelEvent, ...]:
+        """The RSTs the kernel sent (from one side, or either), in order."""
+        return tuple(e for e in self.events if e.event == "tcp_send_reset"
+                     and (side is None or e.side == side))
