@@ -59,10 +59,9 @@ def decide(claim: Claim, result: RunResult, conversations: Sequence[Conversation
         ok, line = _observe(condition, result, conversations)
         met.append(ok)
         evidence.append(line)
-    if errored or None in met:  # None: the kernel's events, which decide it, are missing
-        verdict = UNDECIDED
-    else:
-        verdict = HOLDS if all(met) else DOES_NOT_HOLD
+    # None: the kernel's events, which decide it, are missing
+    undecided = errored or None in met
+    verdict = UNDECIDED if undecided else HOLDS if all(met) else DOES_NOT_HOLD
     return ClaimOutcome(claim, verdict, tuple(evidence))
 
 

@@ -1,6 +1,7 @@
 """A run's kernel events in results.json: `kernel` says whether they were recorded (and why
 not), `transitions` gives each side's state changes (time, old, new; `connection` on those
-of a connection other than the first) and `resets` each RST the kernel sent, with its
+of a connection other than the first; `by` "sock_diag" on the hand-over to a time-wait
+socket, which no tracepoint reports) and `resets` each RST the kernel sent, with its
 reason. Times count from the run's origin, as the packets' and calls' do."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.core.entries import each, table, take
-from harness.core.kernel_events import KernelEvent, KernelRecord
+from harness.core.kernel_events import STATE_EVENTS, TIME_WAIT_HANDOFF, KernelEvent, KernelRecord
 from harness.core.vocabulary import SIDES
 
 
@@ -21,9 +22,11 @@ def kernel_json(record: KernelRecord, start: float) -> dict[str, Any]:
         return round(e.time - start, 6)
     def conn(e: KernelEvent) -> dict[str, str]:
         return {} if e.connection == "client" else {"connection": e.connection}
-    transitions = {side: [{"time": at(e), "old": e.old, "new": e.new, **conn(e)}
+    def told(e: KernelEvent) -> dict[str, Any]:
+        return {"by": "sock_diag"} if e.event == TIME_WAIT_HANDOFF else {}
+    transitions = {side: [{"time": at(e), "old": e.old, "new": e.new, **conn(e), **told(e)}
                           for e in record.events
-                          if e.event == "inet_sock_set_state" and e.side == side]
+                          if e.event in STATE_EVENTS and e.side == side]
                    for side in SIDES}
     resets = [{"time": at(e), "from": e.side, "reason": e.reason, "state": e.state, **conn(e)}
               for e in record.resets()]
@@ -44,7 +47,9 @@ def kernel_from_json(raw: Mapping[str, Any], where: str) -> KernelRecord | None:
     transitions = table(raw.get("transitions", {}), f"{where}: transitions")
     for side in SIDES:
         events += each(transitions, side, f"{where}: transitions",
-                       lambda item, at, side=side: _event(item, at, side, "inet_sock_set_state"))
+                       lambda item, at, side=side: _event(
+                           item, at, side, TIME_WAIT_HANDOFF if item.get("by") == "sock_diag"
+                           else "inet_sock_set_state"))
     events += each(raw, "resets", where,
                    lambda item, at: _event(item, at, take(item, "from", (str,), "", at),
                                            "tcp_send_reset"))

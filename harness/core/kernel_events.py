@@ -14,9 +14,11 @@ that made it: the run's client process, whose connect() it is.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from harness.core.vocabulary import Endpoint
 
@@ -37,6 +39,13 @@ RST_REASONS = (
     "TCP_ABORT_ON_MEMORY", "TCP_STATE", "TCP_KEEPALIVE_TIMEOUT", "TCP_DISCONNECT_WITH_DATA",
     "MPTCP_RST_EUNSPEC", "MPTCP_RST_EMPTCP", "MPTCP_RST_ERESOURCE", "MPTCP_RST_EPROHIBIT",
     "MPTCP_RST_EWQ2BIG", "MPTCP_RST_EBADPERF", "MPTCP_RST_EMIDDLEBOX", "ERROR")
+
+#: The change no tracepoint reports: tcp_time_wait() hands the connection to a new time-wait
+#: socket and closes the full one (tcp_done: X -> CLOSE), so a side sock_diag finds in
+#: TIME-WAIT got there at its last change to CLOSE (harness.core.kernel_events.with_time_wait).
+TIME_WAIT_HANDOFF = "time_wait_handoff"
+STATE_EVENTS = ("inet_sock_set_state", TIME_WAIT_HANDOFF)
+_TIME_WAIT_FROM = ("FIN-WAIT-1", "FIN-WAIT-2", "CLOSING")
 
 _LINE = re.compile(r"^\s*(?P<task>.+?)-(?P<tid>\d+)\s+(?:\(\s*(?P<pid>[\d-]+)\)\s+)?"
                    r"\[(?P<cpu>\d+)\]\s+\S+\s+"
@@ -73,6 +82,8 @@ class KernelEvent:
         if self.event == "tcp_send_reset":
             reason = f"reason {self.reason}" if self.reason else "no reason given"
             return f"RST sent by tcp_send_reset ({reason}, state {self.state or 'none'})"
+        if self.event == TIME_WAIT_HANDOFF:
+            return f"{self.old} -> TIME-WAIT (a time-wait socket takes over)"
         return {"tcp_receive_reset": "RST received", "tcp_destroy_sock": "socket destroyed",
                 "tcp_retransmit_skb": f"retransmission ({self.state})"}.get(self.event,
                                                                             self.event)
@@ -122,7 +133,7 @@ def _pair(fields: Mapping[str, str]) -> tuple[Endpoint | None, Endpoint | None]:
         return None, None
     if saddr is None or daddr is None:
         return None, None
-    return (saddr, sport), (daddr, dport)
+    return (_address(saddr), sport), (_address(daddr), dport)
 
 
 def _endpoint(text: str) -> Endpoint | None:
@@ -130,25 +141,82 @@ def _endpoint(text: str) -> Endpoint | None:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():
         return None
-    return host.strip("[]"), int(port)
+    return _address(host.strip("[]")), int(port)
+
+
+def _address(text: str) -> str:
+    """An address as the capture and getsockname() write it (`::1`, not `0:0:...:1`)."""
+    try:
+        return ipaddress.ip_address(text).compressed
+    except ValueError:
+        return text
 
 
 def attribute(events: Iterable[KernelEvent], server: Endpoint,
-              connections: Mapping[str, Endpoint], clients: Iterable[int] = ()
-              ) -> tuple[KernelEvent, ...]:
+              connections: Mapping[str, Endpoint], clients: Iterable[int] = (),
+              server_rsts: Sequence[tuple[float, Endpoint]] = ()) -> tuple[KernelEvent, ...]:
     """The events of one run's connections, each with its side and connection set: a
     connection is the client socket's name and the endpoint its connect() got; the server
-    is the address it listens on. Events of any other socket are left out. A connect()'s
-    change to SYN-SENT, made before the socket had a port, is the connection's whose first
-    event comes next among those the run's client processes (pids `clients`) made."""
+    is the address it listens on. Events of any other socket are left out.
+
+    Two kinds of event do not name their connection. A connect()'s change to SYN-SENT, made
+    before the socket had a port, is the connection's whose first event comes next among
+    those the run's client processes (pids `clients`) made. An RST the listening socket
+    sent (a segment that found no connection but the listener) names the listener only:
+    it is the run's when the capture holds an RST from the server soon after it
+    (server_rsts: when each was captured, and to whom), and that RST's connection's.
+    """
     ordered = sorted(events, key=lambda e: e.time)
     ours = []
     for event in ordered:
         who = _whose(event, server, connections)
         if who is not None:
             ours.append(replace(event, side=who[0], connection=who[1]))
-    return tuple(sorted(ours + _connects(ordered, ours, server, set(clients)),
-                        key=lambda e: e.time))
+    ours += _connects(ordered, ours, server, set(clients))
+    ours += _listener_resets(ordered, server, connections, server_rsts)
+    return tuple(sorted(ours, key=lambda e: e.time))
+
+
+def client_endpoints(calls: Sequence[Any], segments: Sequence[Any],
+                     server: Endpoint) -> dict[str, Endpoint]:
+    """Each client socket that called connect(), by name, with its endpoint: the one
+    connect() reported, or, for a connect() that had none yet (a non-blocking one, closed
+    in SYN-SENT), the source of the next SYN to the server not already a connection's."""
+    named = [(c.sock, c.info.get("local")) for c in calls
+             if c.peer == "client" and c.call == "connect"]
+    known = {(str(a), int(p)) for _, local in named if local for a, p in [local]}
+    syns = [(s.src, s.sport) for s in segments if s.flags & 0x02 and not s.flags & 0x10
+            and (s.dst, s.dport) == server]
+    spare = iter([end for end in dict.fromkeys(syns) if end not in known])
+    found: dict[str, Endpoint] = {}
+    for sock, local in named:
+        end = (str(local[0]), int(local[1])) if local else next(spare, None)
+        if end is not None and sock not in found:
+            found[sock] = end
+    return found
+
+
+#: How long after a listener's RST event the capture may see the RST: a link's delay.
+LISTENER_RST_WITHIN = 1.0
+
+
+def _listener_resets(ordered: Sequence[KernelEvent], server: Endpoint,
+                     connections: Mapping[str, Endpoint],
+                     server_rsts: Sequence[tuple[float, Endpoint]]) -> list[KernelEvent]:
+    names = {end: name for name, end in connections.items()}
+    left = sorted(server_rsts)
+    found = []
+    for event in ordered:
+        if (event.event != "tcp_send_reset" or event.local != server or event.remote is None
+                or event.remote[1] != 0):
+            continue
+        near = [(t, to) for t, to in left
+                if event.time - 0.002 <= t <= event.time + LISTENER_RST_WITHIN and to in names]
+        if near:
+            left.remove(near[0])
+            found.append(replace(event, side="server", connection=names[near[0][1]],
+                                 remote=near[0][1]))
+    return found
 
 
 def _whose(event: KernelEvent, server: Endpoint,
@@ -199,7 +267,7 @@ class KernelRecord:
 
     def transitions(self, side: str, connection: str = "client") -> tuple[KernelEvent, ...]:
         """One side's state changes on a connection, in order."""
-        return tuple(e for e in self.events if e.event == "inet_sock_set_state"
+        return tuple(e for e in self.events if e.event in STATE_EVENTS
                      and e.side == side and e.connection == connection)
 
     def entered(self, side: str, connection: str = "client") -> list[str]:
@@ -214,3 +282,27 @@ class KernelRecord:
         """The RSTs the kernel sent (from one side, or either), in order."""
         return tuple(e for e in self.events if e.event == "tcp_send_reset"
                      and (side is None or e.side == side))
+
+
+def with_time_wait(record: KernelRecord, final: Mapping[str, str]) -> KernelRecord:
+    """The record with the hand-over to a time-wait socket (TIME_WAIT_HANDOFF) put in for
+    each side whose first connection ended in TIME-WAIT (final: side -> the state sock_diag
+    read): at its last change to CLOSE from FIN-WAIT-1, FIN-WAIT-2 or CLOSING that no RST
+    caused."""
+    added = []
+    for side, state in final.items():
+        if state != "TIME-WAIT":
+            continue
+        changes = [e for e in record.transitions(side) if e.event == "inet_sock_set_state"]
+        last = changes[-1] if changes else None
+        if last is None or last.new != "CLOSE" or last.old not in _TIME_WAIT_FROM:
+            continue
+        reset = any(e.side == side and e.event in ("tcp_send_reset", "tcp_receive_reset")
+                    and abs(e.time - last.time) < 0.001 for e in record.events)
+        if not reset:
+            added.append(replace(last, event=TIME_WAIT_HANDOFF, new="TIME-WAIT"))
+    if not added:
+        return record
+    events = sorted([*added, *record.events],
+                    key=lambda e: (e.time, e.event != TIME_WAIT_HANDOFF))
+    return replace(record, events=tuple(events))

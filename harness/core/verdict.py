@@ -18,6 +18,7 @@ from harness.core.conversation import Conversation, split_conversations
 from harness.core.decide import ClaimOutcome, decide
 from harness.core.display_filter import FilterOutcome, outcomes_problems
 from harness.core.expect import check_call
+from harness.core.kernel_resets import unexplained_resets
 from harness.core.pattern import Match, compile_pattern
 from harness.core.result import RunResult
 from harness.core.scenario import Scenario
@@ -140,6 +141,7 @@ def judge(scenario: Scenario, result: RunResult) -> Verdict:
     if not match.ok:
         reasons.append(f"wire: {match.sentence()}")
     reasons += _check_steps(scenario, result) + _check_states(scenario, result)
+    reasons += unexplained_resets(result)
     reasons += _check_claims(claims)
     status = Status.ERROR if result.error else Status.FAIL if reasons else Status.PASS
     return Verdict(status, tuple(reasons), match, conversation, claims)

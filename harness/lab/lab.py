@@ -18,8 +18,9 @@ from pathlib import Path
 from harness.core.conversation import Conversation
 from harness.core.display_filter import FilterOutcome
 from harness.core.errors import UsageError, UserError, closest, quoted
-from harness.core.kernel_events import KernelRecord
+from harness.core.kernel_events import KernelRecord, client_endpoints, with_time_wait
 from harness.core.link import Link, LinkError
+from harness.core.notation import RST
 from harness.core.packet import Packet
 from harness.core.pattern import Match
 from harness.core.result import Call, CaptureCounts, FinalState, Phases, RunResult, dup_origin
@@ -168,11 +169,12 @@ class Lab:
         tracing); `missing` says why, where this machine cannot trace."""
         if self._trace is None:
             return self._untraced or KernelRecord(missing="not recorded")
-        connections = {call.sock: self.connection_address(call.sock) for call in self.calls
-                       if call.peer == "client" and call.call == "connect"}
-        return self._trace.record(self.server_address,
-                                  {k: v for k, v in connections.items() if v is not None},
-                                  [self.client.process.pid])
+        segments = self.segments()
+        server = self.server_address
+        rsts = [(s.time, (s.dst, s.dport)) for s in segments
+                if s.flags & RST and (s.src, s.sport) == server]
+        return self._trace.record(server, client_endpoints(self.calls, segments, server),
+                                  [self.client.process.pid], rsts)
 
     def socket_state(self, side: str, connection: str = "client") -> SocketState | None:
         """The kernel's view of one side of a connection (by default the first: the one the
@@ -309,7 +311,7 @@ class Lab:
         write=False, leave it in `self.unwritten` to be written once with its story)."""
         with self.stopwatch.timed("drain"):
             states = FrozenMap({side: self._final_state(side) for side in SIDES})
-            kernel = self.kernel()
+            kernel = with_time_wait(self.kernel(), {s: f.state for s, f in states.items()})
             frames = self._capture.stop()
             stats = self._capture.stats
             segments = self.segments()

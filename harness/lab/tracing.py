@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from harness.core.kernel_events import KernelEvent, KernelRecord, attribute, parse_trace
 from harness.core.vocabulary import Endpoint
@@ -181,14 +181,16 @@ class RunTrace:
         self._events: list[KernelEvent] = []
 
     def record(self, server: Endpoint, connections: Mapping[str, Endpoint],
-               clients: Iterable[int] = ()) -> KernelRecord:
+               clients: Iterable[int] = (),
+               server_rsts: Sequence[tuple[float, Endpoint]] = ()) -> KernelRecord:
         """The run's events since begin(), attributed to its connections (those whose port
         is the run's: a socket the scenario bound to a port of its own is not traced);
-        clients are the pids of the run's client processes."""
+        clients are the pids of the run's client processes, server_rsts the RSTs the
+        capture saw from the server (see harness.core.kernel_events.attribute)."""
         self._events += parse_trace(self._keeper.read(), time.time() - time.monotonic())
         low, high = self.ports
         mine = {name: end for name, end in connections.items() if low <= end[1] <= high}
-        return KernelRecord(events=attribute(self._events, server, mine, clients),
+        return KernelRecord(events=attribute(self._events, server, mine, clients, server_rsts),
                             no_reasons=self._keeper.no_reasons)
 
 

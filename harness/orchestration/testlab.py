@@ -165,7 +165,7 @@ def failure_story(lab: Lab) -> str:
     one clock, and the pcap written when the test ends."""
     try:
         count = len(split_conversations(lab.segments()))
-        lines = timeline(lab.calls, lab.conversation())
+        lines = timeline(lab.calls, lab.conversation(), lab.kernel())
     except Exception as exc:  # a broken capture is said, not raised over the test's failure
         return f"the capture could not be read: {one_line(exc)}"
     out = ["calls and packets on one clock:", *lines]

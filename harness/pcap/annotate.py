@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from harness.core.call_spec import Emits, Opens, Runner, Setting
 from harness.core.calls import CALLS, emitting
 from harness.core.conversation import Conversation, split_conversations
+from harness.core.kernel_resets import crafted, crafted_frames, pair_resets, reset_comment
 from harness.core.notation import ACK, FIN, RST, SYN
 from harness.core.pattern import Match
 from harness.core.result import Call, RunResult
@@ -205,10 +206,10 @@ def step_comments(result: RunResult) -> dict[int, list[str]]:
     last_ack = _last_acks(notes.segments, server_port)
     calls = list(result.calls)
     for call, text, until in zip(calls, step_texts(calls), _windows(calls), strict=True):
-        crafted = _injected(notes.segments, call)
-        if crafted is not None:
-            notes.add(crafted, f"{text}; {INJECTED} (not by the {call.sock}'s kernel)")
-            claimed.add(crafted.index)
+        made = crafted(notes.segments, call)
+        if made is not None:
+            notes.add(made, f"{text}; {INJECTED} (not by the {call.sock}'s kernel)")
+            claimed.add(made.index)
             continue
         during = []
         if call.peer in SIDES and call.call in EMITTING:
@@ -234,16 +235,6 @@ def step_comments(result: RunResult) -> dict[int, list[str]]:
             notes.next_after(call.start + call.elapsed,
                              f"{call.peer}: {call.signature()} returned {outcome(call)}")
     return notes.by_frame
-
-
-def _injected(segments: Sequence[Segment], call: Call) -> Segment | None:
-    """The segment an inject call sent, None for any other call (or one that failed)."""
-    facts = call.info.get("injected") if call.call == "inject" else None
-    if not facts:
-        return None
-    return next((seg for seg in segments if seg.time >= call.start - _LATE
-                 and (seg.sport, seg.dport, seg.seq, seg.flags)
-                 == (facts["sport"], facts["dport"], facts["seq"], facts["flags"])), None)
 
 
 def _last_acks(segments: Sequence[Segment], server_port: int | None) -> dict[int, int | None]:
@@ -301,8 +292,11 @@ def event_comments(segments: Sequence[Segment], events: Sequence[tuple[float, st
 
 
 def frame_comments(result: RunResult, match: Match | None) -> dict[int, list[str]]:
-    """Every comment each frame carries: its steps first, then its pattern note."""
+    """Every comment each frame carries: its steps first, the kernel's reason for an RST,
+    then its pattern note."""
     steps = step_comments(result)
+    kernel = {index: [reset_comment(event)] for index, event
+              in pair_resets(result.segments, result.kernel, crafted_frames(result)).items()}
     pattern = pattern_comments(split_conversations(result.segments), match)
-    return {index: steps.get(index, []) + pattern.get(index, [])
-            for index in sorted(set(steps) | set(pattern))}
+    return {index: steps.get(index, []) + kernel.get(index, []) + pattern.get(index, [])
+            for index in sorted(set(steps) | set(kernel) | set(pattern))}

@@ -33,7 +33,7 @@ from harness.pcap.annotate import (
     SENT,
     SENT_WHILE,
 )
-from harness.report.states import StateMark, final_marks, marks_in
+from harness.report.states import StateMark, final_marks, marks_in, transition_marks
 
 #: How an arrow stands in the pattern match.
 MARKS = ("match", "break", "after", "other", "none")
@@ -135,7 +135,8 @@ def ladder_from_run(entry: RunEntry) -> Ladder:
                   client=entry.client_address or "client",
                   server=entry.server_address or "server", pattern=entry.pattern,
                   verdict=entry.verdict, sentence=match.sentence if match else "",
-                  arrows=arrows, steps=steps, states=final_marks(entry.states))
+                  arrows=arrows, steps=steps,
+                  states=transition_marks(entry.kernel) + final_marks(entry.states))
 
 
 def _call_steps(call: CallEntry) -> list[Step]:

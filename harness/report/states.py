@@ -2,8 +2,9 @@
 they are written in and read back from (`client CLOSED, server FIN-WAIT-1 (send_q 2985985,
 orphan)`, as a run's story and its verdict line write the final states).
 
-Today a run knows one state per side, the one sock_diag read when it ended (a mark without a
-time); a mark with a time is a state a side entered then, and a ladder draws it at that moment.
+A run knows the state each side ended in, the one sock_diag read (a mark without a time), and,
+where the kernel's tracepoints were recorded, every state each side entered (a mark with a
+time, drawn at that moment).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from harness.core.kernel_events import TIME_WAIT_HANDOFF, KernelRecord
 from harness.core.result import FinalState
 from harness.core.vocabulary import SIDES
 
@@ -73,3 +75,20 @@ def marks_in(lines: Sequence[str]) -> list[StateMark]:
         if line.strip().startswith(FINAL_STATES):
             return read_marks(line.strip().removeprefix(FINAL_STATES))
     return []
+
+
+def transition_marks(record: KernelRecord | None) -> list[StateMark]:
+    """A timed mark for each state the kernel says a side of the first connection entered
+    (times from the record's origin); the full socket's CLOSE that follows its hand-over to
+    a time-wait socket is left out: the connection is in TIME-WAIT then."""
+    if record is None or not record.traced:
+        return []
+    marks = []
+    for side in SIDES:
+        changes = record.transitions(side)
+        for i, change in enumerate(changes):
+            after_handoff = i > 0 and changes[i - 1].event == TIME_WAIT_HANDOFF
+            if change.new == "CLOSE" and after_handoff:
+                continue
+            marks.append(StateMark(side=side, state=change.new, time=change.time))
+    return marks

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.core.conversation import Conversation
+from harness.core.kernel_events import KernelRecord
 from harness.core.listing import tcpdump_lines
 from harness.core.result import Call, RunResult
 from harness.core.scenario import Scenario
@@ -13,9 +14,11 @@ from harness.core.verdict import Status, Verdict
 from harness.core.vocabulary import SIDES
 
 
-def timeline(calls: Sequence[Call], conv: Conversation | None) -> list[str]:
+def timeline(calls: Sequence[Call], conv: Conversation | None,
+             kernel: KernelRecord | None = None) -> list[str]:
     """Calls and packets (of the connection conv) on one clock, packetdrill-style: time, who,
-    what."""
+    what; with the kernel's events where they were recorded (`kernel client FIN-WAIT-1 ->
+    CLOSING`)."""
     segments = list(conv.segments) if conv else []
     toks = conv.tokens() if conv else []
     lines = [line.split(" ", 1)[1] for line in tcpdump_lines(segments)]
@@ -24,6 +27,10 @@ def timeline(calls: Sequence[Call], conv: Conversation | None) -> list[str]:
         events.append((seg.time, tok, line))
     for call in calls:
         events.append((call.start, call.peer, call.describe()))
+    for event in kernel.events if kernel is not None else ():
+        if event.event != "tcp_destroy_sock":
+            which = "" if event.connection == "client" else f" ({event.connection})"
+            events.append((event.time, "kernel", f"{event.side}{which} {event.text()}"))
     if not events:
         return ["  (no calls, no packets)"]
     origin = min(t for t, _, _ in events)
@@ -65,8 +72,11 @@ def verdict_line(scenario: Scenario, result: RunResult, verdict: Verdict) -> str
 def story_lines(scenario: Scenario, result: RunResult, verdict: Verdict) -> list[str]:
     """What one run did, before its verdict: the calls and packets, final states, pcap, claims."""
     out = [f"== {scenario.id} ({result.family}, {result.topology}): {scenario.title}",
-           f"   expect {scenario.pattern}", *timeline(result.calls, verdict.conversation),
+           f"   expect {scenario.pattern}",
+           *timeline(result.calls, verdict.conversation, result.kernel),
            f"   final states: {states_text(result)}"]
+    if result.kernel is not None and not result.kernel.traced:
+        out.append(f"   kernel events: not recorded ({result.kernel.missing})")
     if result.pcap:
         out.append(f"   pcap: {result.pcap}")
     return out + claim_lines(verdict) + filter_lines(verdict)
