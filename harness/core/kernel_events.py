@@ -181,7 +181,9 @@ def client_endpoints(calls: Sequence[Any], segments: Sequence[Any],
                      server: Endpoint) -> dict[str, Endpoint]:
     """Each client socket that called connect(), by name, with its endpoint: the one
     connect() reported, or, for a connect() that had none yet (a non-blocking one, closed
-    in SYN-SENT), the source of the next SYN to the server not already a connection's."""
+    in SYN-SENT), the source of the next SYN to the server not already a connection's.
+    Without any connect() call (the user's own programs), each SYN's source is one: the
+    first is "client"."""
     named = [(c.sock, c.info.get("local")) for c in calls
              if c.peer == "client" and c.call == "connect"]
     known = {(str(a), int(p)) for _, local in named if local for a, p in [local]}
@@ -193,6 +195,9 @@ def client_endpoints(calls: Sequence[Any], segments: Sequence[Any],
         end = (str(local[0]), int(local[1])) if local else next(spare, None)
         if end is not None and sock not in found:
             found[sock] = end
+    if not named:  # programs of the user's own (harness probe): each SYN's source
+        for number, end in enumerate(spare, start=1):
+            found["client" if number == 1 else f"connection {number}"] = end
     return found
 
 

@@ -19,8 +19,10 @@ _UNSHOWN = ("data", DEADLINE.name, WITHIN.name, *ADDRESS_ARGS)
 
 #: The phases of one run, in the order they happen. `exchange` is the scenario's own steps
 #: (with whatever waits the protocol needs); everything else is the harness's overhead.
-PHASES = ("namespace", "capture start", "peers start", "exchange", "drain", "judge",
-          "pcapng write", "teardown", "cross-check")
+#: `kernel events` is the tracing's share (a port slice, reading and attributing the events),
+#: timed wherever it happens.
+PHASES = ("kernel events", "namespace", "capture start", "peers start", "exchange", "drain",
+          "judge", "pcapng write", "teardown", "cross-check")
 
 
 @dataclass(frozen=True)

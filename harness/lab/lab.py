@@ -101,8 +101,9 @@ class Lab:
             raise
 
     def _open(self) -> None:
-        with self.stopwatch.timed("namespace"):
+        with self.stopwatch.timed("kernel events"):
             self._trace, self._untraced = open_run_trace()
+        with self.stopwatch.timed("namespace"):
             topology = make_topology(self.topology_name, self.link)
             self._stack.callback(topology.close)
             self.topology = topology
@@ -127,7 +128,8 @@ class Lab:
             server.wait_ready()
             client.wait_ready()
         if self._trace is not None:
-            self._trace.begin()
+            with self.stopwatch.timed("kernel events"):
+                self._trace.begin()
         host = topology.server_ip(self.family)
         self.server = SocketHandle(server, "server", self.family, self.port, host)
         self.client = SocketHandle(client, "client", self.family, self.port, host)
@@ -311,10 +313,11 @@ class Lab:
         write=False, leave it in `self.unwritten` to be written once with its story)."""
         with self.stopwatch.timed("drain"):
             states = FrozenMap({side: self._final_state(side) for side in SIDES})
-            kernel = with_time_wait(self.kernel(), {s: f.state for s, f in states.items()})
             frames = self._capture.stop()
             stats = self._capture.stats
             segments = self.segments()
+        with self.stopwatch.timed("kernel events"):
+            kernel = with_time_wait(self.kernel(), {s: f.state for s, f in states.items()})
         error = None
         if stats is not None and stats.kernel_drops:
             error = (f"the kernel dropped {stats.kernel_drops} packets before the capture read "

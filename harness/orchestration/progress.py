@@ -1,6 +1,7 @@
-"""What `harness run` and `harness verify` print as the runs finish: one verdict line per run
-with a counter, the whole story of each run that did not pass (of every run with --verbose),
-and a summary that names every run that did not pass with its first reason."""
+"""What `harness run` and `harness verify` print as the runs finish: once, where the kernel's
+events cannot be recorded, why; one verdict line per run with a counter, the whole story of
+each run that did not pass (of every run with --verbose), and a summary that names every run
+that did not pass with its first reason."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ class Progress:
         self.verbose = verbose
         self._out = out if out is not None else sys.stdout
         self._shown = 0
+        self._untraced_told = False
 
     def show(self, finished: Finished) -> None:
         """One run: its story first when it did not pass (or with verbose), then its one
@@ -50,9 +52,18 @@ class Progress:
         self._shown += 1
         story = self.verbose or not verdict.ok
         lines = story_lines(scenario, result, verdict) if story else []
+        if result.kernel is not None and not result.kernel.traced and not self._untraced_told:
+            self._untraced_told = True
+            lines.insert(0, untraced_line(result.kernel.missing))
         lines.append(progress_line(self._shown, self.total, finished))
         lines += reason_lines(verdict)
         print("\n".join(lines), end="\n\n" if story else "\n", file=self._out, flush=True)
+
+
+def untraced_line(why: str) -> str:
+    """What a command says once when the kernel's events cannot be recorded."""
+    return (f"kernel events: not recorded here ({why}); the claims that need them are "
+            "undecided, everything else is checked")
 
 
 def summary(done: Sequence[Finished], seconds: float) -> list[str]:

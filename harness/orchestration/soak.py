@@ -18,6 +18,7 @@ from harness.core.vocabulary import RUN_DEADLINE
 from harness.orchestration import plan as planning
 from harness.orchestration.batch import Planned, execute
 from harness.orchestration.files import write_text
+from harness.orchestration.progress import untraced_line
 from harness.report.terminal import summary_line
 
 
@@ -33,9 +34,12 @@ def cmd_soak(ids: Sequence[str], rounds: int, pcap_dir: str, family: str = "both
     planning.require_capture()
     planning.check_link(link, topology)
     planning.check_sysctls(plan)
-    seen = []
+    seen: list[dict[str, Outcome]] = []
     for number in range(1, rounds + 1):
-        seen.append(_round(plan, workers, Path(pcap_dir), number))
+        found, untraced = _round(plan, workers, Path(pcap_dir), number)
+        if untraced and number == 1:
+            print(untraced_line(untraced), flush=True)
+        seen.append(found)
         statuses = [o.status for o in seen[-1].values()]
         print(f"round {number}/{rounds}: {summary_line(statuses)}", flush=True)
     changed, failing = changed_verdicts(seen), always_failing(seen)
@@ -54,9 +58,11 @@ def cmd_soak(ids: Sequence[str], rounds: int, pcap_dir: str, family: str = "both
     return 0 if not changed and not failing else 1
 
 
-def _round(plan: Sequence[Planned], jobs: int, folder: Path, number: int) -> dict[str, Outcome]:
-    """One round, its pcaps in a scratch folder; those of runs that did not pass are kept."""
-    found = {}
+def _round(plan: Sequence[Planned], jobs: int, folder: Path, number: int
+           ) -> tuple[dict[str, Outcome], str]:
+    """One round, its pcaps in a scratch folder; those of runs that did not pass are kept.
+    Also why the kernel's events could not be recorded ("" where they were)."""
+    found, untraced = {}, ""
     with tempfile.TemporaryDirectory(prefix="harness-soak-") as scratch:
         moved = [dataclasses.replace(p, pcap=Path(scratch) / p.pcap.name) if p.pcap else p
                  for p in plan]
@@ -64,7 +70,9 @@ def _round(plan: Sequence[Planned], jobs: int, folder: Path, number: int) -> dic
             key = f"{planned.scenario.id} {planned.family} {planned.topology}"
             observed = " ".join(verdict.match.observed) if verdict.match is not None else ""
             found[key] = Outcome(verdict.status.value, observed, "; ".join(verdict.reasons))
+            if result.kernel is not None and not result.kernel.traced:
+                untraced = result.kernel.missing
             if not verdict.ok and result.pcap:
                 kept = folder / f"{Path(result.pcap).stem}-round{number}.pcapng"
                 shutil.move(result.pcap, kept)
-    return found
+    return found, untraced
