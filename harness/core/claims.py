@@ -184,6 +184,15 @@ def _explain(kind: str) -> str:
     }[kind]
 
 
+def kernel_observation(where: str, raw: dict[str, Any]) -> Condition:
+    """A rst_reason or transitions observation given outside a scenario file (a test's
+    expectation), checked as a claim's is; ClaimError names what is wrong."""
+    condition = _condition(where, raw, ())
+    if condition.kind not in KERNEL_KINDS:
+        raise ClaimError(f"{where}: not an observation of the kernel's events")
+    return condition
+
+
 def _check_kernel(where: str, kind: str, raw: dict[str, Any]) -> None:
     """The names a kernel observation gives: an RST reason the kernel has, TCP states."""
     if kind == "rst_reason":

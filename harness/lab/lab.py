@@ -17,7 +17,7 @@ from pathlib import Path
 
 from harness.core.conversation import Conversation
 from harness.core.display_filter import FilterOutcome
-from harness.core.errors import UsageError, UserError, closest, quoted
+from harness.core.errors import UserError
 from harness.core.kernel_events import KernelRecord, client_endpoints, with_time_wait
 from harness.core.link import Link, LinkError
 from harness.core.notation import RST
@@ -33,14 +33,14 @@ from harness.core.vocabulary import (
     SERVER_PORT,
     SIDES,
     SILENT_STATES,
-    STATE_NAMES,
     endpoint_text,
 )
 from harness.lab import pcapfile
 from harness.lab.capture import Capture
+from harness.lab.kernel_expect import expect_kernel
 from harness.lab.peer import PeerProcess, SocketHandle
 from harness.lab.programs import Program, Programs
-from harness.lab.settling import settle
+from harness.lab.settling import check_state, settle
 from harness.lab.sockdiag import SockDiag, SocketState
 from harness.lab.stopwatch import Stopwatch
 from harness.lab.sysctl import apply_sysctls
@@ -50,16 +50,6 @@ from harness.lab.waiting import wait_until
 from harness.lab.watch import Watch
 from harness.lab.wireshark import expect_filter
 from harness.pcap.writer import write_pcapng
-
-
-def _check_state(side: str, state: str) -> None:
-    """UsageError (one line, with the closest names) unless side and state are valid."""
-    for value, names, what in ((side, SIDES, "side"), (state, STATE_NAMES, "TCP state")):
-        if value not in names:
-            near = closest(str(value), list(names))
-            hint = f"; did you mean {near[0]}?" if near else ""
-            raise UsageError(f"wait_state: unknown {what} {quoted(value)}{hint} (known: "
-                             f"{', '.join(names)})")
 
 
 def _signal_kill(*peers: PeerProcess) -> None:
@@ -178,6 +168,25 @@ class Lab:
         return self._trace.record(server, client_endpoints(self.calls, segments, server),
                                   [self.client.process.pid], rsts)
 
+    def expect_rst_reason(self, reason: str, side: str | None = None) -> bool | None:
+        """Assert that the kernel sent an RST (from side, or either) with reason, one of
+        enum sk_rst_reason's names (harness.lab.kernel_expect: None where it cannot tell)."""
+        __tracebackhide__ = True
+        spec = {"rst_reason": reason, **({"from": side} if side is not None else {})}
+        return expect_kernel("expect_rst_reason", spec, self.kernel())
+
+    def expect_transitions(self, side: str, through: Sequence[str] | None = None,
+                           exactly: Sequence[str] | None = None,
+                           connection: str = "client") -> bool | None:
+        """Assert the states the kernel says side's socket entered: `through` in order
+        (others between), or `exactly` those (harness.lab.kernel_expect)."""
+        __tracebackhide__ = True
+        spec: dict = {"transitions": side, "connection": connection}
+        spec.update({k: list(v) for k, v in (("through", through), ("exactly", exactly))
+                     if v is not None})
+        record = with_time_wait(self.kernel(), {s: self.state(s) for s in SIDES})
+        return expect_kernel("expect_transitions", spec, record)
+
     def socket_state(self, side: str, connection: str = "client") -> SocketState | None:
         """The kernel's view of one side of a connection (by default the first: the one the
         client socket `client` made); None once it is in no table."""
@@ -198,7 +207,7 @@ class Lab:
     def wait_state(self, side: str, state: str, within: float = 5.0,
                    connection: str = "client") -> None:
         """Wait until one side of a connection reaches state; WaitTimeout names it otherwise."""
-        _check_state(side, state)
+        check_state(side, state)
         which = "" if connection == "client" else f" (connection {connection})"
         wait_until(lambda: self.state(side, connection) == state, within,
                    f"the {side}{which} to reach {state}")
