@@ -247,10 +247,13 @@ def test_a_claim_answered_against_the_catalog_says_unexpected() -> None:
 
 def test_every_testcase_has_its_facts_and_story_in_system_out() -> None:
     out = CASES[0].find("system-out").text.split("\n")
-    assert out[:4] == ["claim:abort-after-connect-rst: holds",
-                       "pcap: pcaps/linger-abort-client-ipv4.pcapng",
-                       "observed: >S <S. >. >R.", f"pattern: {PASSED.pattern}"]
-    assert out[5:] == list(PASSED.story)
+    claims = [line for line in out if line.startswith("claim:")]
+    assert claims[0] == "claim:abort-after-connect-rst: holds"
+    assert out[:len(claims)] == claims == [f"claim:{c.id}: {c.verdict}" for c in PASSED.claims]
+    rest = out[len(claims):]
+    assert rest[:3] == ["pcap: pcaps/linger-abort-client-ipv4.pcapng",
+                        "observed: >S <S. >. >R.", f"pattern: {PASSED.pattern}"]
+    assert rest[4:] == list(PASSED.story)
 
 
 def test_a_character_xml_cannot_hold_is_written_escaped() -> None:

@@ -5,7 +5,9 @@ Every process the harness starts (workers, peers, the link's process) inherits a
 environment, so the test finds them all, whoever their parent is by then. The namespaces are
 the ones those processes were in. What remains after the harness is gone is checked: no
 tagged process, none of those namespaces held by any process or descriptor, and the root
-namespace's interfaces, named namespaces and mounts as they were.
+namespace's interfaces, named namespaces and mounts as they were, and no tracefs instance of
+any of the run's processes (the harness names each after its process:
+tcp-close-harness-PID) is left.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Run:
         self.out: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
         self.namespaces: set[int] = set()
+        self.pids: set[int] = set()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -80,7 +83,8 @@ class Run:
         return found
 
     def note_namespaces(self) -> None:
-        """Remember the namespaces the tagged processes are in now."""
+        """Remember the namespaces the tagged processes are in now (and the processes)."""
+        self.pids.update(self.tagged())
         for pid in self.tagged():
             try:
                 self.namespaces.add(os.stat(f"/proc/{pid}/ns/net").st_ino)
@@ -113,12 +117,29 @@ class Run:
         wait_until(lambda: not self.namespaces & namespaces_in_use(), 10.0,
                    "the run's namespaces to be released")
         assert _root_state() == before
+        assert self.pids, "the test never saw the run's processes"
+        mine = {f"tcp-close-harness-{pid}" for pid in self.pids}
+        wait_until(lambda: not mine & tracefs_instances(), 10.0,
+                   "the run's tracefs instances to be removed")
+
+
+def tracefs_instances() -> set[str]:
+    """The names of the tracefs instances there are now, seen through a mount of tracefs in
+    a mount namespace of its own (the machine's mounts stay as they are)."""
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                           "mount -t tracefs nodev /sys/kernel/tracing && "
+                           "ls /sys/kernel/tracing/instances"],
+                          capture_output=True, text=True, check=True)
+    return set(done.stdout.split())
 
 
 def _has_children(pid: int) -> bool:
+    """Whether a worker has children of its own besides its tracefs keeper (its peers)."""
     try:
-        return any(Path(f"/proc/{pid}/task/{t}/children").read_text().split()
-                   for t in os.listdir(f"/proc/{pid}/task"))
+        kids = [kid for t in os.listdir(f"/proc/{pid}/task")
+                for kid in Path(f"/proc/{pid}/task/{t}/children").read_text().split()]
+        return any(b"child_trace_keeper" not in Path(f"/proc/{kid}/cmdline").read_bytes()
+                   for kid in kids)
     except OSError:
         return False
 
@@ -157,6 +178,7 @@ def test_a_sigkilled_worker_costs_its_run_only_and_leaves_nothing(tmp_path: Path
     run.note_namespaces()
     busy = [pid for pid in run.children() if _has_children(pid)]
     assert len(busy) == 1, f"expected one worker with peers, found {busy}"
+    assert f"tcp-close-harness-{busy[0]}" in tracefs_instances()  # it traces its run
     os.kill(busy[0], signal.SIGKILL)
     assert run.proc.wait(timeout=30) == 1
     run.saw("")

@@ -63,7 +63,18 @@ ADDED = (".schema", ".harness", ".summary", ".summary.runs", ".summary.passed",
          ".summary.failed", ".summary.errors", ".summary.not_passed",
          # the new calls: setsockopt reports what the kernel read back as `effective`, the
          # word set_rcvbuf and set_sndbuf always used, whose answer is now recorded too
-         ".runs[].calls[].effective")
+         ".runs[].calls[].effective",
+         # issue 15: the kernel's own events (whether recorded; each side's state changes,
+         # `by` sock_diag on the hand-over to a time-wait socket; each RST with its reason)
+         ".runs[].kernel", ".runs[].kernel.traced", ".runs[].transitions",
+         *(f".runs[].transitions.{side}{key}" for side in ("client", "server")
+           for key in ("", "[].time", "[].old", "[].new")),
+         ".runs[].transitions.server[].by",  # these runs end in TIME-WAIT on the server only
+         # listener-close-resets-queue's second connection, and the tracing's phase
+         ".runs[].transitions.client[].connection", ".runs[].transitions.server[].connection",
+         ".runs[].resets[].connection", ".runs[].phases.kernel events",
+         ".runs[].resets", *(f".runs[].resets[].{key}" for key in ("time", "from", "reason",
+                                                                   "state")))
 
 
 def _paths(value: Any, path: str, out: set[str]) -> set[str]:

@@ -18,7 +18,13 @@ def observe_kernel(spec: Mapping[str, Any], record: KernelRecord | None
         why = record.missing if record is not None else "not recorded"
         return None, f"the kernel's events were not recorded ({why}): undecided"
     if "rst_reason" in spec:
+        if not record.resets(spec.get("from")) and record.untraced:
+            name, why = record.untraced[0]
+            return None, f"no RST was traced, and connection {name} was not ({why}): undecided"
         return _rst_reason(spec, record)
+    why = record.why_untraced(spec.get("connection", "client"))
+    if why:
+        return None, f"the connection was not traced ({why}): undecided"
     return _transitions(spec, record)
 
 

@@ -30,8 +30,11 @@ def kernel_json(record: KernelRecord, start: float) -> dict[str, Any]:
                    for side in SIDES}
     resets = [{"time": at(e), "from": e.side, "reason": e.reason, "state": e.state, **conn(e)}
               for e in record.resets()]
-    kernel = {"traced": True, **({"no_reasons": record.no_reasons} if record.no_reasons
-                                 else {})}
+    kernel: dict[str, Any] = {"traced": True}
+    if record.no_reasons:
+        kernel["no_reasons"] = record.no_reasons
+    if record.untraced:
+        kernel["untraced"] = [{"connection": name, "why": why} for name, why in record.untraced]
     return {"kernel": kernel, "transitions": transitions, "resets": resets}
 
 
@@ -53,8 +56,11 @@ def kernel_from_json(raw: Mapping[str, Any], where: str) -> KernelRecord | None:
     events += each(raw, "resets", where,
                    lambda item, at: _event(item, at, take(item, "from", (str,), "", at),
                                            "tcp_send_reset"))
+    untraced = each(kernel, "untraced", f"{where}: kernel", lambda item, at: (
+        take(item, "connection", (str,), "", at), take(item, "why", (str,), "", at)))
     return KernelRecord(events=tuple(sorted(events, key=lambda e: e.time)),
-                        no_reasons=take(kernel, "no_reasons", (str,), "", f"{where}: kernel"))
+                        no_reasons=take(kernel, "no_reasons", (str,), "", f"{where}: kernel"),
+                        untraced=untraced)
 
 
 def _event(item: Mapping[str, Any], where: str, side: str, kind: str) -> KernelEvent:

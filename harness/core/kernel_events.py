@@ -259,11 +259,15 @@ def _connects(ordered: Sequence[KernelEvent], ours: Sequence[KernelEvent], serve
 class KernelRecord:
     """What the kernel told of one run: its connections' events, attributed; or, in
     `missing`, why nothing could be recorded (no tracefs, a user namespace). `no_reasons`
-    says why RSTs carry no reason where the kernel's tracepoint has none."""
+    says why RSTs carry no reason where the kernel's tracepoint has none; `covered` lists
+    the client endpoints of the connections traced, `untraced` each connection that was not
+    (a port the scenario bound itself) and why."""
 
     events: tuple[KernelEvent, ...] = ()
     missing: str = ""
     no_reasons: str = ""
+    covered: tuple[Endpoint, ...] = ()  # the client endpoints whose events were kept
+    untraced: tuple[tuple[str, str], ...] = ()  # (connection, why) of those that were not
 
     @property
     def traced(self) -> bool:
@@ -278,6 +282,10 @@ class KernelRecord:
     def entered(self, side: str, connection: str = "client") -> list[str]:
         """The states one side's socket entered, in order (`SYN-SENT`, `ESTABLISHED`, ...)."""
         return [e.new for e in self.transitions(side, connection)]
+
+    def why_untraced(self, connection: str) -> str:
+        """Why a connection's events were not kept ("" when they were)."""
+        return next((why for name, why in self.untraced if name == connection), "")
 
     def shifted(self, by: float) -> KernelRecord:
         """The record with by seconds added to every time."""

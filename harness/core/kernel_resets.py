@@ -44,10 +44,12 @@ def unexplained_resets(result: RunResult) -> list[str]:
         return []
     skip = crafted_frames(result)
     paired = pair_resets(result.segments, result.kernel, skip)
+    covered = set(result.kernel.covered)
     return [f"kernel: the RST in frame {seg.index} ({seg.src}.{seg.sport} > {seg.dst}."
             f"{seg.dport}) matches no tcp_send_reset event of the run"
             for seg in result.segments
-            if seg.flags & RST and seg.index not in skip and seg.index not in paired]
+            if seg.flags & RST and seg.index not in skip and seg.index not in paired
+            and covered & set(seg.endpoints)]
 
 
 def pair_resets(segments: Sequence[Segment], record: KernelRecord | None,

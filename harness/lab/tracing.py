@@ -190,8 +190,12 @@ class RunTrace:
         self._events += parse_trace(self._keeper.read(), time.time() - time.monotonic())
         low, high = self.ports
         mine = {name: end for name, end in connections.items() if low <= end[1] <= high}
+        untraced = tuple((name, f"its port {end[1]} was bound by the scenario, outside the "
+                          f"ports the harness traces for this run ({low}-{high})")
+                         for name, end in connections.items() if name not in mine)
         return KernelRecord(events=attribute(self._events, server, mine, clients, server_rsts),
-                            no_reasons=self._keeper.no_reasons)
+                            no_reasons=self._keeper.no_reasons,
+                            covered=tuple(mine.values()), untraced=untraced)
 
 
 def _take_slice() -> tuple[int, int]:
