@@ -12,6 +12,7 @@ route themselves. Either way HARNESS_REQUIRE_CAPTURE=1: a blocked route fails, n
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -157,6 +158,20 @@ def test_capture_tests_and_a_run_pass_without_privileges(child: Child) -> None:
     own = child.run("-m", "harness", "run", "time-wait-assassination", "--family", "ipv4",
                     "--pcap-dir", str(child.out / "pcaps-own"))
     assert own.returncode == 0, own.stdout + own.stderr
+    # No tracefs in a user namespace: said once for the command, and the claims the kernel's
+    # events decide are undecided, not failures; everything else is checked.
+    traced = child.run("-m", "harness", "run", "unread-data-close", "linger-abort-server",
+                       "--family", "ipv4", "--pcap-dir", str(child.out / "pcaps-kernel"),
+                       "--json", str(child.out / "kernel.json"))
+    assert traced.returncode == 0, traced.stdout + traced.stderr
+    assert traced.stdout.count("kernel events: not recorded here (") == 1, traced.stdout
+    assert "2 passed, 0 failed" in traced.stdout, traced.stdout
+    runs = json.loads((child.out / "kernel.json").read_text())["runs"]
+    assert [run["kernel"]["traced"] for run in runs] == [False, False]
+    verdicts = {c["id"]: c["verdict"] for run in runs for c in run["claims"]}
+    assert verdicts["unread-data-close-rst"] == "undecided"  # it cites the kernel's reason
+    assert verdicts["linger-abort-server-reason-abort-on-linger"] == "undecided"
+    assert verdicts["abort-sends-rst"] == "holds"  # decided by the wire alone
     # What setpriv and some sudo setups leave: HOME is root's, which nobody may not read.
     # tshark would die on its profile there; with a configuration of its own it agrees.
     if child.as_nobody:
