@@ -15,6 +15,8 @@
 6. Start-up: `harness list` and `harness check FILE --expect P` as whole processes
    (bench/startup.py), and the matcher's worst cases against 10,000 packets
    (bench/matching.py). `--quick` runs only these two, which need no privileges.
+7. The tracing phase (bench/tracing.py): runs with the kernel's events recorded against the
+   same runs without, and the instance's making and removal once per process.
 
 Prints the ratios and tables; writes bench/results.json. Medians, not means: one slow round
 (a page fault storm, a busy core) says nothing about the code.
@@ -40,6 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import failures  # noqa: E402
 import matching  # noqa: E402
 import startup  # noqa: E402
+import tracing  # noqa: E402
 
 from harness.core.catalog import load_catalog  # noqa: E402
 from harness.core.result import PHASES  # noqa: E402
@@ -223,9 +226,12 @@ def main() -> int:
             summary = summarise(runs, catalog["cross-check per run ms"] / 1000)
             failing = failures.failures(args.rounds)
             print("\n".join(failures.render(failing)), flush=True)
+            traced = tracing.tracing(args.rounds, Path(folder))
+            print("\n".join(tracing.render(traced)), flush=True)
             tests = None if args.no_pytest else pytest_timing()
             print(render(summary, catalog, tests))
             document.update(rounds=args.rounds, **summary, catalog=catalog, failures=failing,
+                            tracing=traced,
                             **({"pytest": tests} if tests else {}))
     out = ROOT / "bench" / ("results-quick.json" if args.quick else "results.json")
     out.write_text(json.dumps(document, indent=2) + "\n")

@@ -14,6 +14,7 @@ that made it: the run's client process, whose connect() it is.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -144,6 +145,7 @@ def _endpoint(text: str) -> Endpoint | None:
     return _address(host.strip("[]")), int(port)
 
 
+@functools.lru_cache(maxsize=1024)  # a run's events name the same few addresses
 def _address(text: str) -> str:
     """An address as the capture and getsockname() write it (`::1`, not `0:0:...:1`)."""
     try:

@@ -221,8 +221,15 @@ def _take_slice() -> tuple[int, int]:
                   "other harness processes")
 
 
+#: The setting that turns the recording off (`HARNESS_KERNEL_EVENTS=off`): the bench's
+#: baseline, or a machine whose tracing another tool needs undisturbed.
+SWITCH = "HARNESS_KERNEL_EVENTS"
+
+
 def open_run_trace() -> tuple[RunTrace | None, KernelRecord | None]:
     """A run's trace, or (None, the record saying why the kernel cannot tell)."""
+    if os.environ.get(SWITCH, "").lower() == "off":
+        return None, KernelRecord(missing=f"turned off ({SWITCH}=off)")
     problem = tracing_problem()
     if problem is not None:
         return None, KernelRecord(missing=problem)
