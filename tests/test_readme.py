@@ -119,3 +119,24 @@ def test_the_tolerance_the_readme_states_is_the_one_applied() -> None:
         assert isinstance(tree, Tok)
         low, high = tree.predicates[0].window()
         assert f"{low:g} to {high:g} s" == window
+
+
+def test_every_kind_of_claim_observation_is_documented() -> None:
+    from harness.core.claims import _KINDS
+
+    claims = " ".join(README[README.index("A claim (`[[claims]]`)"):].split("\n\n", 1)[0].split())
+    for kind in _KINDS:
+        assert f"{{ {kind} = " in claims, kind
+
+
+def test_the_kernel_section_names_what_a_test_and_results_json_use() -> None:
+    kernel = README[README.index("## The kernel's own account"):
+                    README.index("## Reading the results")]
+    from harness.core.kernel_events import TRACEPOINTS
+    from harness.lab.tracing import SWITCH
+
+    for point in TRACEPOINTS:
+        assert f"`{point.replace('/', ':')}`" in kernel, point
+    for name in ("lab.expect_rst_reason", "lab.expect_transitions", "`transitions`",
+                 "`resets`", f"{SWITCH}=off", "KernelUndecided"):
+        assert name in kernel or name in README, name
