@@ -321,3 +321,35 @@ def with_time_wait(record: KernelRecord, final: Mapping[str, str]) -> KernelReco
     events = sorted([*added, *record.events],
                     key=lambda e: (e.time, e.event != TIME_WAIT_HANDOFF))
     return replace(record, events=tuple(events))
+
+
+#: The states sock_diag may read for a connection whose full socket the kernel last moved to
+#: CLOSE: gone, or in a timewait socket (its substate: TIME-WAIT, or FIN-WAIT-2 for an orphan
+#: that TCP_LINGER2 keeps).
+_AFTER_CLOSE = ("CLOSED", "CLOSE", "TIME-WAIT", "FIN-WAIT-2")
+
+
+def last_state(record: KernelRecord, side: str) -> str | None:
+    """The state the kernel last moved a side's first connection to (the TIME-WAIT it was
+    handed over to, not the full socket's CLOSE after it); None without any change."""
+    changes = record.transitions(side)
+    if not changes:
+        return None
+    last = changes[-1]
+    if last.new == "CLOSE" and len(changes) > 1 and changes[-2].event == TIME_WAIT_HANDOFF:
+        return "TIME-WAIT"
+    return last.new
+
+
+def final_state_problem(record: KernelRecord | None, side: str, final: str) -> str | None:
+    """Why the state sock_diag read for a side at the end cannot follow the kernel's last
+    change of it (None when it can, or nothing was recorded): the two readings cross-check."""
+    if record is None or not record.traced or final == "CLOSED" or record.why_untraced("client"):
+        return None
+    last = last_state(record, side)
+    if last is None or final == last:
+        return None
+    if last == "CLOSE" and final in _AFTER_CLOSE:
+        return None
+    return (f"{side}: sock_diag read {final} at the end, but the kernel's last change of its "
+            f"state was to {last}")

@@ -18,10 +18,12 @@ from harness.core.conversation import Conversation, split_conversations
 from harness.core.decide import ClaimOutcome, decide
 from harness.core.display_filter import FilterOutcome, outcomes_problems
 from harness.core.expect import check_call
+from harness.core.kernel_events import final_state_problem
 from harness.core.kernel_resets import unexplained_resets
 from harness.core.pattern import Match, compile_pattern
 from harness.core.result import RunResult
 from harness.core.scenario import Scenario
+from harness.core.vocabulary import SIDES
 
 
 class Status(enum.StrEnum):
@@ -111,6 +113,8 @@ def _check_states(scenario: Scenario, result: RunResult) -> list[str]:
     problems = [f"{side}: expected final state {want}; the kernel reports "
                 f"{result.state_of(side)}"
                 for side, want in scenario.states.items() if result.state_of(side) != want]
+    problems += [problem for side in SIDES if (problem := final_state_problem(
+        result.kernel, side, result.state_of(side))) is not None]
     for side, least in scenario.min_send_q.items():
         queued = result.final(side).send_q
         if queued < least:
