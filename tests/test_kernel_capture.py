@@ -58,7 +58,7 @@ def test_each_rst_carries_the_kernel_reason_in_its_comment(
     server = result.server
     sent = [r for r, seg in zip(read_pcapng(pcap).records, result.segments, strict=True)
             if seg.flags & 0x04 and ((seg.src, seg.sport) == server) == (side == "server")]
-    said = [c for record in sent for c in record.comments if c.startswith("kernel:")]
+    said = [c for record in sent for c in record.comments if c.startswith("kernel: RST")]
     assert said == [f"kernel: RST sent by tcp_send_reset, reason {reason}, state {state}"]
     assert [(e.side, e.reason) for e in result.kernel.resets()] == [(side, reason)]
 
@@ -155,6 +155,24 @@ def test_the_ladder_of_a_simultaneous_close_shows_both_sides_closing(tmp_path: P
     assert len(rows) == 2
     assert rows[0].index("[CLOSING]") != rows[1].index("[CLOSING]")  # one on each lifeline
     assert render_svg(ladder, uid="t").count(">CLOSING<") == 2
+
+
+def test_the_pcap_tells_the_state_changes_and_show_draws_them(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture
+                                                              ) -> None:
+    from harness.cli import main
+
+    scenario = find(CATALOG, ["simultaneous-close"])[0]
+    pcap = tmp_path / "run.pcapng"
+    _, verdict = run_and_judge(scenario, "ipv6", pcap, "veth")
+    assert verdict.ok, verdict.reasons
+    told = [c for r in read_pcapng(pcap).records for c in r.comments if " -> " in c]
+    for side in ("client", "server"):
+        assert any(c.startswith(f"kernel: {side} FIN-WAIT-1 -> CLOSING (") for c in told), told
+        assert any(c.startswith(f"kernel: {side} CLOSING -> TIME-WAIT (") for c in told), told
+    assert main(["show", str(pcap), "--ladder"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "[CLOSING]" in line]
+    assert len(rows) == 2 and rows[0].index("[CLOSING]") != rows[1].index("[CLOSING]")
 
 
 def test_the_report_cites_the_kernel_reason_for_seed_003(tmp_path: Path) -> None:

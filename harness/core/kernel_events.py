@@ -353,3 +353,19 @@ def final_state_problem(record: KernelRecord | None, side: str, final: str) -> s
         return None
     return (f"{side}: sock_diag read {final} at the end, but the kernel's last change of its "
             f"state was to {last}")
+
+
+def marks_of_transitions(record: KernelRecord) -> list[tuple[float, str, str, str]]:
+    """(time, side, old, new) of each state the kernel moved the first connection's sides
+    to, in order; the full socket's CLOSE after its hand-over to a time-wait socket is left
+    out (the connection is in TIME-WAIT then)."""
+    if not record.traced:
+        return []
+    marks = []
+    for side in ("client", "server"):
+        changes = record.transitions(side)
+        for i, change in enumerate(changes):
+            if change.new == "CLOSE" and i > 0 and changes[i - 1].event == TIME_WAIT_HANDOFF:
+                continue
+            marks.append((change.time, side, change.old, change.new))
+    return sorted(marks)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from harness.core.call_spec import Emits, Opens, Runner, Setting
 from harness.core.calls import CALLS, emitting
 from harness.core.conversation import Conversation, split_conversations
+from harness.core.kernel_events import marks_of_transitions
 from harness.core.kernel_resets import crafted, crafted_frames, pair_resets, reset_comment
 from harness.core.notation import ACK, FIN, RST, SYN
 from harness.core.pattern import Match
@@ -40,6 +41,7 @@ SENT = "; sent this"
 NO_PACKET = "; no packet of its own"
 ALSO_SENT = " also sent this"
 INJECTED = "injected this: a segment crafted by the harness"
+KERNEL = "kernel: "  # how the kernel's own events begin (see harness.core.kernel_resets)
 SENT_WHILE = "sent while "
 
 
@@ -291,12 +293,25 @@ def event_comments(segments: Sequence[Segment], events: Sequence[tuple[float, st
     return {index: texts for index, texts in notes.by_frame.items() if texts}
 
 
+def state_comments(result: RunResult) -> dict[int, list[str]]:
+    """Frame number -> the state changes the kernel made to the first connection's sides
+    (`kernel: server FIN-WAIT-1 -> CLOSING (0.2 ms before this packet)`), each on the first
+    packet at or after it, as a step's comment is placed."""
+    notes = _Notes(result.segments)
+    record = result.kernel
+    for mark in marks_of_transitions(record) if record is not None else ():
+        notes.next_after(mark[0], f"{KERNEL}{mark[1]} {mark[2]} -> {mark[3]}")
+    return notes.by_frame
+
+
 def frame_comments(result: RunResult, match: Match | None) -> dict[int, list[str]]:
-    """Every comment each frame carries: its steps first, the kernel's reason for an RST,
-    then its pattern note."""
+    """Every comment each frame carries: its steps first, the kernel's state changes and its
+    reason for an RST, then its pattern note."""
     steps = step_comments(result)
-    kernel = {index: [reset_comment(event)] for index, event
-              in pair_resets(result.segments, result.kernel, crafted_frames(result)).items()}
+    kernel = state_comments(result)
+    for index, event in pair_resets(result.segments, result.kernel,
+                                    crafted_frames(result)).items():
+        kernel.setdefault(index, []).append(reset_comment(event))
     pattern = pattern_comments(split_conversations(result.segments), match)
     return {index: steps.get(index, []) + kernel.get(index, []) + pattern.get(index, [])
             for index in sorted(set(steps) | set(kernel) | set(pattern))}

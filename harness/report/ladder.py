@@ -3,10 +3,11 @@ each peer's steps on its own timeline, in time order, and each side's TCP state 
 timeline where it is known; and its rendering for a terminal.
 
 A ladder is built either from a run's entry in results.json (steps from the calls, with exact
-times; the final states sock_diag read) or from a capture alone (steps from the comments the
+times; the states the kernel's events say each side entered, and the final states sock_diag
+read) or from a capture alone (steps, and the kernel's state changes, from the comments the
 harness wrote into the pcapng; final states when its section comments list them). States are
-marks of (time, side, state): today one per side without a time, the state it ended in; a mark
-with a time is drawn as a row of its own at that moment.
+marks of (time, side, state): a mark with a time is a state entered then, drawn as a row of
+its own at that moment; one without, the state the side ended in.
 The SVG rendering of the same model is in harness.report.ladder_svg.
 """
 
@@ -37,6 +38,8 @@ from harness.report.states import StateMark, final_marks, marks_in, transition_m
 
 #: How an arrow stands in the pattern match.
 MARKS = ("match", "break", "after", "other", "none")
+_KERNEL_STATE = re.compile(r"^kernel: (?P<side>client|server) (?P<old>[A-Z][A-Z0-9-]*) -> "
+                           r"(?P<new>[A-Z][A-Z0-9-]*)")
 _GAP = re.compile(r"\((?P<gap>[\d.]+) (?P<unit>ms|s) (?P<where>before|after) this packet\)$")
 
 
@@ -187,9 +190,27 @@ def ladder_from_capture(title: str, segments: Sequence[Any], comments: Mapping[i
                                seg.win),
             mark=_mark_from(notes), note=_pattern_comment(notes), comments=notes))
         ladder.steps += _steps_from(notes, seg.time)
+        ladder.states += _states_from(notes, seg.time)
         if ladder.arrows[-1].mark == "break":
             ladder.sentence = ladder.arrows[-1].note.removeprefix(BROKE)
     return _from_zero(ladder)
+
+
+def _states_from(comments: Sequence[str], when: float) -> list[StateMark]:
+    """The kernel's state changes a packet's comments tell (`kernel: server FIN-WAIT-1 ->
+    CLOSING (0.2 ms before this packet)`), each at its moment."""
+    marks = []
+    for text in comments:
+        m = _KERNEL_STATE.match(text)
+        if m is None:
+            continue
+        gap = _GAP.search(text)
+        moment = when
+        if gap:
+            scale = 1e-3 if gap["unit"] == "ms" else 1.0
+            moment += (-1 if gap["where"] == "before" else 1) * float(gap["gap"]) * scale
+        marks.append(StateMark(side=m["side"], state=m["new"], time=moment))
+    return marks
 
 
 def _after(prefix: str, lines: Sequence[str]) -> str:

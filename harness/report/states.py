@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from harness.core.kernel_events import TIME_WAIT_HANDOFF, KernelRecord
+from harness.core.kernel_events import KernelRecord, marks_of_transitions
 from harness.core.result import FinalState
 from harness.core.vocabulary import SIDES
 
@@ -79,16 +79,8 @@ def marks_in(lines: Sequence[str]) -> list[StateMark]:
 
 def transition_marks(record: KernelRecord | None) -> list[StateMark]:
     """A timed mark for each state the kernel says a side of the first connection entered
-    (times from the record's origin); the full socket's CLOSE that follows its hand-over to
-    a time-wait socket is left out: the connection is in TIME-WAIT then."""
-    if record is None or not record.traced:
+    (times from the record's origin; harness.core.kernel_events.marks_of_transitions)."""
+    if record is None:
         return []
-    marks = []
-    for side in SIDES:
-        changes = record.transitions(side)
-        for i, change in enumerate(changes):
-            after_handoff = i > 0 and changes[i - 1].event == TIME_WAIT_HANDOFF
-            if change.new == "CLOSE" and after_handoff:
-                continue
-            marks.append(StateMark(side=side, state=change.new, time=change.time))
-    return marks
+    return [StateMark(side=side, state=new, time=when)
+            for when, side, _old, new in marks_of_transitions(record)]
