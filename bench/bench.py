@@ -226,7 +226,8 @@ def main() -> int:
             summary = summarise(runs, catalog["cross-check per run ms"] / 1000)
             failing = failures.failures(args.rounds)
             print("\n".join(failures.render(failing)), flush=True)
-            traced = tracing.tracing(args.rounds, Path(folder))
+            traced = tracing.tracing(args.rounds, Path(folder),
+                                     lambda planned: harness_round(planned, "fork"))
             print("\n".join(tracing.render(traced)), flush=True)
             tests = None if args.no_pytest else pytest_timing()
             print(render(summary, catalog, tests))

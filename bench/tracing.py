@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.core.catalog import load_catalog
@@ -20,28 +21,26 @@ from harness.orchestration.batch import Planned
 
 SCENARIOS = ["default-close", "linger-abort-server", "unread-data-close", "write-after-peer-close"]
 TARGET_MS = 2.0
+RunRound = Callable[[list[Planned]], list[dict]]
 
 
-def _round(planned: list[Planned], traced: bool) -> list[tuple[float, float]]:
+def _round(planned: list[Planned], traced: bool, run_round: RunRound
+           ) -> list[tuple[float, float]]:
     """(wall s, kernel events phase s) of each planned run, traced or not."""
     if traced:
         os.environ.pop(SWITCH, None)
     else:
         os.environ[SWITCH] = "off"
-    rows = []
-    for run in planned:
-        began = time.perf_counter()
-        result, verdict = run.run()
-        wall = time.perf_counter() - began
-        if verdict.status != "pass":
-            raise SystemExit(f"bench: {run.scenario.id} did not pass: {verdict.reasons}")
-        rows.append((wall, result.phases.get("kernel events", 0.0)))
-    os.environ.pop(SWITCH, None)
-    return rows
+    try:
+        return [(row["wall"], row["phases"].get("kernel events", 0.0))
+                for row in run_round(planned)]
+    finally:
+        os.environ.pop(SWITCH, None)
 
 
-def tracing(rounds: int, folder: Path) -> dict:
-    """The tracing's cost, per run and once per process."""
+def tracing(rounds: int, folder: Path, run_round: RunRound) -> dict:
+    """The tracing's cost, per run and once per process; run_round runs planned runs in this
+    process (bench.harness_round) and gives each one's wall time and phases."""
     close_tracing()
     began = time.perf_counter()
     problem = tracing_problem()
@@ -51,12 +50,12 @@ def tracing(rounds: int, folder: Path) -> dict:
     catalog = {sc.id: sc for sc in load_catalog()}
     planned = [Planned(catalog[i], family, "loopback", folder / f"trace-{i}-{family}.pcapng")
                for i in SCENARIOS for family in ("ipv4", "ipv6")]
-    _round(planned, True)  # warm up
+    _round(planned, True, run_round)  # warm up
     on: list[tuple[float, float]] = []
     off: list[tuple[float, float]] = []
     for _ in range(rounds):
-        on += _round(planned, True)
-        off += _round(planned, False)
+        on += _round(planned, True, run_round)
+        off += _round(planned, False, run_round)
     began = time.perf_counter()
     close_tracing()
     removal = time.perf_counter() - began
