@@ -166,7 +166,8 @@ def attribute(events: Iterable[KernelEvent], server: Endpoint,
     those the run's client processes (pids `clients`) made. An RST the listening socket
     sent (a segment that found no connection but the listener) names the listener only:
     it is the run's when the capture holds an RST from the server soon after it
-    (server_rsts: when each was captured, and to whom), and that RST's connection's.
+    (server_rsts: when each was captured, and to whom) that none of the connections' own
+    events sent, and that RST's connection's.
     """
     ordered = sorted(events, key=lambda e: e.time)
     ours = []
@@ -175,7 +176,7 @@ def attribute(events: Iterable[KernelEvent], server: Endpoint,
         if who is not None:
             ours.append(replace(event, side=who[0], connection=who[1]))
     ours += _connects(ordered, ours, server, set(clients))
-    ours += _listener_resets(ordered, server, connections, server_rsts)
+    ours += _listener_resets(ordered, ours, server, connections, server_rsts)
     return tuple(sorted(ours, key=lambda e: e.time))
 
 
@@ -207,11 +208,17 @@ def client_endpoints(calls: Sequence[Any], segments: Sequence[Any],
 LISTENER_RST_WITHIN = 1.0
 
 
-def _listener_resets(ordered: Sequence[KernelEvent], server: Endpoint,
-                     connections: Mapping[str, Endpoint],
+def _listener_resets(ordered: Sequence[KernelEvent], ours: Sequence[KernelEvent],
+                     server: Endpoint, connections: Mapping[str, Endpoint],
                      server_rsts: Sequence[tuple[float, Endpoint]]) -> list[KernelEvent]:
     names = {end: name for name, end in connections.items()}
     left = sorted(server_rsts)
+    for sent in ours:  # the RSTs the connections' own events sent are no listener's
+        if sent.event == "tcp_send_reset" and sent.side == "server":
+            own = [(t, to) for t, to in left if to == sent.remote
+                   and sent.time - 0.002 <= t <= sent.time + LISTENER_RST_WITHIN]
+            if own:
+                left.remove(own[0])
     found = []
     for event in ordered:
         if (event.event != "tcp_send_reset" or event.local != server or event.remote is None
