@@ -253,6 +253,17 @@ def test_a_listener_rst_of_another_run_takes_no_rst_the_connection_sent() -> Non
         (5.3, "TCP_STATE", C), (5.5, "TCP_FLAGS", C)]
 
 
+def test_an_rst_the_link_dropped_leaves_the_captured_one_to_the_listener() -> None:
+    """rst-lost: the connection's own RST (5.0) is dropped before the capture; the peer's
+    next segment draws the listener's (5.2), which is the one captured (5.25, after the
+    link's delay): the latest RST event not after it is the listener's."""
+    own = _rst(5.0, S, C)
+    fresh = _rst(5.2, S, ("0.0.0.0", 0), reason="TCP_FLAGS", state="LISTEN")
+    got = attribute([own, fresh], S, {"client": C}, server_rsts=[(5.25, C)])
+    assert [(e.time, e.reason, e.remote) for e in got] == [
+        (5.0, "TCP_STATE", C), (5.2, "TCP_FLAGS", C)]
+
+
 # -- the client endpoints of a run -----------------------------------------------------------
 
 def _syn(index: int, src: tuple[str, int], flags: int = 0x02, to: tuple[str, int] = S) -> Segment:

@@ -211,25 +211,31 @@ LISTENER_RST_WITHIN = 1.0
 def _listener_resets(ordered: Sequence[KernelEvent], ours: Sequence[KernelEvent],
                      server: Endpoint, connections: Mapping[str, Endpoint],
                      server_rsts: Sequence[tuple[float, Endpoint]]) -> list[KernelEvent]:
+    """The listener's RSTs that sent a captured RST of the server's: each captured RST takes
+    the latest RST event not after it (within LISTENER_RST_WITHIN before it), among the
+    connection's own and the listener's (as kernel_resets pairs them), so a listener RST of
+    another run's does not take an RST the connection's own event sent, and one the link
+    dropped does not take the listener's that followed it."""
     names = {end: name for name, end in connections.items()}
-    left = sorted(server_rsts)
-    for sent in ours:  # the RSTs the connections' own events sent are no listener's
-        if sent.event == "tcp_send_reset" and sent.side == "server":
-            own = [(t, to) for t, to in left if to == sent.remote
-                   and sent.time - 0.002 <= t <= sent.time + LISTENER_RST_WITHIN]
-            if own:
-                left.remove(own[0])
+    own = [e for e in ours if e.event == "tcp_send_reset" and e.side == "server"]
+    listening = [e for e in ordered if e.event == "tcp_send_reset" and e.local == server
+                 and e.remote is not None and e.remote[1] == 0]
     found = []
-    for event in ordered:
-        if (event.event != "tcp_send_reset" or event.local != server or event.remote is None
-                or event.remote[1] != 0):
+    for when, to in sorted(server_rsts):
+        if to not in names:
             continue
-        near = [(t, to) for t, to in left
-                if event.time - 0.002 <= t <= event.time + LISTENER_RST_WITHIN and to in names]
-        if near:
-            left.remove(near[0])
-            found.append(replace(event, side="server", connection=names[near[0][1]],
-                                 remote=near[0][1]))
+        def near(event: KernelEvent, when: float = when) -> bool:
+            return when - LISTENER_RST_WITHIN <= event.time <= when + 0.002
+        candidates = [(e.time, 0, e) for e in own if e.remote == to and near(e)]
+        candidates += [(e.time, 1, e) for e in listening if near(e)]
+        if not candidates:
+            continue
+        _, is_listener, event = max(candidates, key=lambda c: (c[0], c[1]))
+        if is_listener:
+            listening.remove(event)
+            found.append(replace(event, side="server", connection=names[to], remote=to))
+        else:
+            own.remove(event)
     return found
 
 
