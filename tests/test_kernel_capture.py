@@ -12,6 +12,7 @@ import pytest
 
 from harness.core.catalog import find, load_catalog
 from harness.core.claims import ClaimError
+from harness.core.errors import UserError
 from harness.lab.kernel_expect import KernelUndecided
 from harness.lab.lab import Lab
 from harness.lab.tracing import PORTS, tracing_problem
@@ -74,7 +75,7 @@ def _one_run(port_queue: multiprocessing.Queue, barrier: multiprocessing.Barrier
         lab.wait_state("server", "CLOSED", within=2.0)
         barrier.wait(10)  # both resets are in both processes' buffers
         record = lab.kernel()  # reads the instance: the events of both runs are in it
-        seen = {e.local[1] for e in lab._trace._events if e.local and e.local[1] in
+        seen = {e.local[1] for e in lab._trace.seen() if e.local and e.local[1] in
                 range(PORTS[0], PORTS[1] + 1)}
         port_queue.put((lab.client_address[1], lab._trace.ports, sorted(seen),
                         [(e.side, e.event, e.old, e.new, e.reason, e.local, e.remote)
@@ -108,6 +109,25 @@ def test_two_runs_at_once_never_see_each_others_events() -> None:
         assert [e[4] for e in events if e[1] == "tcp_send_reset"] == ["TCP_STATE"]
 
 
+def test_two_labs_of_one_process_at_once_each_keep_their_own(tmp_path: Path) -> None:
+    with Lab(pcap_path=tmp_path / "a.pcapng") as a, Lab(pcap_path=tmp_path / "b.pcapng") as b:
+        for lab in (a, b):
+            lab.server.listen()
+            lab.client.connect()
+            lab.server.accept()
+        for lab in (b, a):
+            lab.client.set_linger(1, 0)
+            lab.client.close()
+            lab.wait_state("server", "CLOSED", within=2.0)
+        ports = [lab.client_address[1] for lab in (a, b)]
+        records = [a.kernel(), b.kernel()]
+    assert ports[0] != ports[1]
+    for port, record in zip(ports, records, strict=True):
+        assert [e.reason for e in record.resets()] == ["TCP_STATE"]
+        assert {e.local[1] for e in record.events if e.side == "client"} <= {port, 0}
+        assert record.entered("client") == ["SYN-SENT", "ESTABLISHED", "CLOSE"]
+
+
 @pytest.mark.parametrize("lab", ["ipv4", "ipv6"], indirect=True)
 def test_a_test_expects_the_kernel_reason_and_the_states(lab: Lab) -> None:
     lab.server.listen()
@@ -128,6 +148,18 @@ def test_a_test_expects_the_kernel_reason_and_the_states(lab: Lab) -> None:
         lab.expect_transitions("server", through=["CLOSE-WAIT", "LAST-ACK"])
     with pytest.raises(ClaimError, match="did you mean TCP_ABORT_ON_CLOSE"):
         lab.expect_rst_reason("TCP_ABORT_ON_CLOS", "server")
+    mistakes = [
+        (dict(side="sever", through=["CLOSE"]), "side 'sever' is no side; did you mean server?"),
+        (dict(side="server", through="CLOSE-WAIT"), "through takes a list of TCP states"),
+        (dict(side="server", exactly=5), "exactly takes a list of TCP states"),
+        (dict(side="server", through=["CLOSE"], connection="clinet"),
+         "no connection 'clinet'; did you mean client?"),
+        (dict(side="server", through=["CLOSED"]), "the kernel's last change of a closed socket "
+                                                  "is to CLOSE")]
+    for kwargs, said in mistakes:
+        with pytest.raises(UserError) as caught:
+            lab.expect_transitions(**kwargs)
+        assert said in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_an_untraced_lab_leaves_the_expectation_undecided(lab: Lab,
@@ -179,5 +211,7 @@ def test_the_report_cites_the_kernel_reason_for_seed_003(tmp_path: Path) -> None
     scenario = find(CATALOG, ["unread-data-close"])[0]
     result, verdict = run_and_judge(scenario, "ipv4", tmp_path / "run.pcapng")
     report = render_report([run_entry(scenario, result, verdict, tmp_path)], "test")
-    claim = report.split("unread-data-close-rst", 1)[1].split("default-close-always-graceful")[0]
+    claim = report.split("unread-data-close-rst-reason", 1)[1].split(
+        "default-close-always-graceful")[0]
+    assert "seed 003" in claim or "a Q&A thread on a close(2) that sent an RST" in claim
     assert "the kernel's RST from the server: reason TCP_ABORT_ON_CLOSE (state CLOSE)" in claim

@@ -294,6 +294,27 @@ def test_a_claim_on_the_kernels_events_is_decided(kernel: KernelRecord | None,
     assert len(outcome.evidence) == 2
 
 
+def test_an_observation_not_met_decides_a_claim_another_cannot_tell() -> None:
+    """A claim is all its observations: one not met makes it not hold even where another
+    needs the kernel's events and they are missing; all met but one untold: undecided."""
+    from harness.core.conversation import split_conversations
+    from harness.core.segment import Segment
+
+    syn = Segment(time=0.5, family="ipv4", src="127.0.0.1", sport=20001, dst="127.0.0.1",
+                  dport=5000, flags=0x02, seq=0, ack=0, win=64, length=0, index=1)
+    fin = Segment(time=1.0, family="ipv4", src="127.0.0.1", sport=5000, dst="127.0.0.1",
+                  dport=20001, flags=0x11, seq=1, ack=1, win=64, length=0, index=2)
+    conversations = split_conversations([syn, fin])
+    claim, = _claims({"rst_reason": "TCP_ABORT_ON_CLOSE", "from": "server"},
+                     {"flag": "R", "from": "server"})
+    assert decide(claim, RunResult("x", "ipv4", kernel=UNTRACED), conversations).verdict \
+        == DOES_NOT_HOLD
+    claim, = _claims({"rst_reason": "TCP_ABORT_ON_CLOSE", "from": "server"},
+                     {"flag": "F", "from": "server"})
+    assert decide(claim, RunResult("x", "ipv4", kernel=UNTRACED), conversations).verdict \
+        == UNDECIDED
+
+
 # -- results.json --------------------------------------------------------------------------
 
 # As results.json has them: no socket, no endpoints, no pid; at one time, state changes first.

@@ -169,7 +169,8 @@ def test_capture_tests_and_a_run_pass_without_privileges(child: Child) -> None:
     runs = json.loads((child.out / "kernel.json").read_text())["runs"]
     assert [run["kernel"]["traced"] for run in runs] == [False, False]
     verdicts = {c["id"]: c["verdict"] for run in runs for c in run["claims"]}
-    assert verdicts["unread-data-close-rst"] == "undecided"  # it cites the kernel's reason
+    assert verdicts["unread-data-close-rst-reason"] == "undecided"  # the kernel's reason
+    assert verdicts["unread-data-close-rst"] == "holds"  # the wire decides seed 003's claim
     assert verdicts["linger-abort-server-reason-abort-on-linger"] == "undecided"
     assert verdicts["abort-sends-rst"] == "holds"  # decided by the wire alone
     # What setpriv and some sudo setups leave: HOME is root's, which nobody may not read.

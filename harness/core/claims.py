@@ -53,6 +53,12 @@ _KINDS: dict[str, dict[str, type | tuple[type, ...]]] = {
 #: where they could not be recorded.
 KERNEL_KINDS = ("rst_reason", "transitions")
 _CLAIM_KEYS = ("id", "text", "source", "linux", "when")
+# States sock_diag reports but no socket is moved to (inet_sock_set_state never says them).
+_NEVER_ENTERED = {
+    "CLOSED": "CLOSED is what the harness says of a socket that is gone; the kernel's last "
+              "change of a closed socket is to CLOSE",
+    "NEW-SYN-RECV": "NEW-SYN-RECV is a request socket's, which the kernel does not move "
+                    "through inet_sock_set_state; the connection's socket starts in SYN-RECV"}
 _RETURNED_AFTER = ("fin-acked",)
 _GOT = ("fewer", "all")
 
@@ -208,6 +214,8 @@ def _check_kernel(where: str, kind: str, raw: dict[str, Any]) -> None:
                          "in order, others between) or exactly = [...] (every state entered)")
     states = raw[given[0]]
     for state in states:
+        if state in _NEVER_ENTERED:
+            raise ClaimError(f"{where}: {given[0]}: {_NEVER_ENTERED[state]}")
         if state not in STATE_NAMES:
             near = closest(str(state), list(STATE_NAMES))
             hint = f"; did you mean {near[0]}?" if near else ""

@@ -59,9 +59,14 @@ def decide(claim: Claim, result: RunResult, conversations: Sequence[Conversation
         ok, line = _observe(condition, result, conversations)
         met.append(ok)
         evidence.append(line)
-    # None: the kernel's events, which decide it, are missing
-    undecided = errored or None in met
-    verdict = UNDECIDED if undecided else HOLDS if all(met) else DOES_NOT_HOLD
+    # One observation not met decides it; one that cannot be told (None: the kernel's events
+    # are missing) leaves undecided only a claim whose other observations are all met.
+    if errored:
+        verdict = UNDECIDED
+    elif False in met:
+        verdict = DOES_NOT_HOLD
+    else:
+        verdict = UNDECIDED if None in met else HOLDS
     return ClaimOutcome(claim, verdict, tuple(evidence))
 
 

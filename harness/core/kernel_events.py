@@ -90,6 +90,14 @@ class KernelEvent:
                                                                             self.event)
 
 
+_LOST = re.compile(r"^CPU:\d+ \[LOST (\d+) EVENTS\]$", re.MULTILINE)
+
+
+def lost_events(text: str) -> int:
+    """How many events tracefs's text says the kernel dropped (its buffer was full)."""
+    return sum(int(n) for n in _LOST.findall(text))
+
+
 def parse_trace(text: str, offset: float = 0.0) -> list[KernelEvent]:
     """The events of tracefs's text (lines it cannot read are skipped); offset is added to
     each time (the trace clock's distance from the capture's)."""
@@ -283,6 +291,7 @@ class KernelRecord:
     no_reasons: str = ""
     covered: tuple[Endpoint, ...] = ()  # the client endpoints whose events were kept
     untraced: tuple[tuple[str, str], ...] = ()  # (connection, why) of those that were not
+    states_read: float = 0.0  # when sock_diag read the final states (0: not known)
 
     @property
     def traced(self) -> bool:
@@ -304,7 +313,8 @@ class KernelRecord:
 
     def shifted(self, by: float) -> KernelRecord:
         """The record with by seconds added to every time."""
-        return replace(self, events=tuple(replace(e, time=e.time + by) for e in self.events))
+        return replace(self, events=tuple(replace(e, time=e.time + by) for e in self.events),
+                       states_read=self.states_read + by if self.states_read else 0.0)
 
     def resets(self, side: str | None = None) -> tuple[KernelEvent, ...]:
         """The RSTs the kernel sent (from one side, or either), in order."""
@@ -359,6 +369,9 @@ def final_state_problem(record: KernelRecord | None, side: str, final: str) -> s
     change of it (None when it can, or nothing was recorded): the two readings cross-check."""
     if record is None or not record.traced or final == "CLOSED" or record.why_untraced("client"):
         return None
+    if record.states_read:  # a change after sock_diag read the state is not held against it
+        record = replace(record, events=tuple(e for e in record.events
+                                              if e.time <= record.states_read))
     last = last_state(record, side)
     if last is None or final == last:
         return None

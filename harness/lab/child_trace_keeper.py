@@ -25,7 +25,10 @@ PREFIX = "tcp-close-harness-"
 _CLONE_NEWNS = 0x00020000
 _MS_REC, _MS_PRIVATE = 0x4000, 0x40000
 _MOUNT_AT = "/sys/kernel/tracing"
-_REMOVE_WITHIN = 5.0  # seconds to wait for the parent's reader to let go of the instance
+_REMOVE_WITHIN = 5.0
+#: The instance's buffer per CPU: a run's events are a few kilobytes; the default (1.4 MB a
+#: CPU) would cost every process tens of megabytes on a large machine.
+BUFFER_KB = 256  # seconds to wait for the parent's reader to let go of the instance
 
 
 def _libc() -> ctypes.CDLL:
@@ -83,6 +86,7 @@ def _set_up(root: str, name: str, low: int, high: int) -> dict:
     inst = os.path.join(instances, name)
     os.mkdir(inst)
     _write(os.path.join(inst, "trace_clock"), "mono")
+    _write(os.path.join(inst, "buffer_size_kb"), str(BUFFER_KB))
     _write(os.path.join(inst, "options", "record-tgid"), "1")  # a thread's process, printed
     no_reasons = ""
     for point in TRACEPOINTS:

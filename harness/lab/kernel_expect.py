@@ -6,11 +6,14 @@ machine cannot record the events (no tracefs, a user namespace)."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from harness.core.claims import kernel_observation
+from harness.core.errors import UsageError, closest, quoted
 from harness.core.kernel_claims import observe_kernel
 from harness.core.kernel_events import KernelRecord
+from harness.core.vocabulary import SIDES
 
 
 class KernelUndecided(UserWarning):
@@ -29,3 +32,29 @@ def expect_kernel(what: str, spec: dict[str, Any], record: KernelRecord) -> bool
     if not ok:
         raise AssertionError(f"{what}: {line}")
     return True
+
+
+def transitions_spec(side: str, through: Sequence[str] | None, exactly: Sequence[str] | None,
+                     connection: str, known: Collection[str]) -> dict[str, Any]:
+    """Lab.expect_transitions' arguments as the observation a claim would write; a mistake
+    is a UsageError naming the argument (known: the lab's connections so far)."""
+    if side not in SIDES:
+        near = closest(str(side), list(SIDES))
+        hint = f"; did you mean {near[0]}?" if near else ""
+        raise UsageError(f"expect_transitions: side {quoted(side)} is no side{hint} "
+                         f"(known: {', '.join(SIDES)})")
+    spec: dict[str, Any] = {"transitions": side, "connection": connection}
+    for name, states in (("through", through), ("exactly", exactly)):
+        if states is None:
+            continue
+        if isinstance(states, str) or not isinstance(states, Sequence) or not all(
+                isinstance(state, str) for state in states):
+            raise UsageError(f"expect_transitions: {name} takes a list of TCP states, e.g. "
+                             f'["FIN-WAIT-1", "TIME-WAIT"], not {quoted(states)}')
+        spec[name] = list(states)
+    if known and connection not in known:
+        near = closest(str(connection), list(known))
+        hint = f"; did you mean {near[0]}?" if near else ""
+        raise UsageError(f"expect_transitions: no connection {quoted(connection)}{hint} (the "
+                         f"lab's: {', '.join(sorted(known))})")
+    return spec

@@ -11,16 +11,17 @@ shows is read through `lab.wire` (harness.lab.watch); the user's own programs ru
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from harness.core.conversation import Conversation
 from harness.core.display_filter import FilterOutcome
 from harness.core.errors import UserError
-from harness.core.kernel_events import KernelRecord, client_endpoints, with_time_wait
+from harness.core.kernel_events import KernelRecord, with_time_wait
 from harness.core.link import Link, LinkError
-from harness.core.notation import RST
 from harness.core.packet import Packet
 from harness.core.pattern import Match
 from harness.core.result import Call, CaptureCounts, FinalState, Phases, RunResult, dup_origin
@@ -37,7 +38,7 @@ from harness.core.vocabulary import (
 )
 from harness.lab import pcapfile
 from harness.lab.capture import Capture
-from harness.lab.kernel_expect import expect_kernel
+from harness.lab.kernel_expect import expect_kernel, transitions_spec
 from harness.lab.peer import PeerProcess, SocketHandle
 from harness.lab.programs import Program, Programs
 from harness.lab.settling import check_state, settle
@@ -45,7 +46,7 @@ from harness.lab.sockdiag import SockDiag, SocketState
 from harness.lab.stopwatch import Stopwatch
 from harness.lab.sysctl import apply_sysctls
 from harness.lab.topology import make_topology
-from harness.lab.tracing import open_run_trace
+from harness.lab.tracing import open_run_trace, run_record
 from harness.lab.waiting import wait_until
 from harness.lab.watch import Watch
 from harness.lab.wireshark import expect_filter
@@ -93,6 +94,8 @@ class Lab:
     def _open(self) -> None:
         with self.stopwatch.timed("kernel events"):
             self._trace, self._untraced = open_run_trace()
+        if self._trace is not None:
+            self._stack.callback(self._trace.close)
         with self.stopwatch.timed("namespace"):
             topology = make_topology(self.topology_name, self.link)
             self._stack.callback(topology.close)
@@ -159,14 +162,8 @@ class Lab:
     def kernel(self) -> KernelRecord:
         """What the kernel's tracepoints told of the run's connections so far (harness.lab.
         tracing); `missing` says why, where this machine cannot trace."""
-        if self._trace is None:
-            return self._untraced or KernelRecord(missing="not recorded")
-        segments = self.segments()
-        server = self.server_address
-        rsts = [(s.time, (s.dst, s.dport)) for s in segments
-                if s.flags & RST and (s.src, s.sport) == server]
-        return self._trace.record(server, client_endpoints(self.calls, segments, server),
-                                  [self.client.process.pid], rsts)
+        return run_record(self._trace, self._untraced, self.calls, self.segments(),
+                          self.server_address, self.client.process.pid)
 
     def expect_rst_reason(self, reason: str, side: str | None = None) -> bool | None:
         """Assert that the kernel sent an RST (from side, or either) with reason, one of
@@ -181,9 +178,8 @@ class Lab:
         """Assert the states the kernel says side's socket entered: `through` in order
         (others between), or `exactly` those (harness.lab.kernel_expect)."""
         __tracebackhide__ = True
-        spec: dict = {"transitions": side, "connection": connection}
-        spec.update({k: list(v) for k, v in (("through", through), ("exactly", exactly))
-                     if v is not None})
+        known = {c.sock for c in self.calls if c.peer == "client" and c.call == "connect"}
+        spec = transitions_spec(side, through, exactly, connection, known)
         record = with_time_wait(self.kernel(), {s: self.state(s) for s in SIDES})
         return expect_kernel("expect_transitions", spec, record)
 
@@ -322,11 +318,14 @@ class Lab:
         write=False, leave it in `self.unwritten` to be written once with its story)."""
         with self.stopwatch.timed("drain"):
             states = FrozenMap({side: self._final_state(side) for side in SIDES})
+            states_read = time.time()
             frames = self._capture.stop()
             stats = self._capture.stats
             segments = self.segments()
         with self.stopwatch.timed("kernel events"):
-            kernel = with_time_wait(self.kernel(), {s: f.state for s, f in states.items()})
+            kernel = dataclasses.replace(
+                with_time_wait(self.kernel(), {s: f.state for s, f in states.items()}),
+                states_read=states_read)
         error = None
         if stats is not None and stats.kernel_drops:
             error = (f"the kernel dropped {stats.kernel_drops} packets before the capture read "
