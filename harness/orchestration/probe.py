@@ -107,6 +107,7 @@ def _probe(lab: Lab, commands: dict[str, str], compiled: Pattern, timeout: float
     _tell_programs(programs, late, timeout)
     if states:
         print(f"   final states: {states}")
+    _tell_kernel(result)
     print(f"   pcap: {result.pcap}")
     summary = ", ".join(f"{side} {describe_status(programs[side].poll())}"
                         + (" (stopped at the timeout)" if side in late else "")
@@ -187,3 +188,16 @@ def _states(lab: Lab, conv: Conversation | None) -> str:
                  if s.local == tuple(local) and s.remote == tuple(remote)]
         parts.append(f"{side} {found[0] if found else CLOSED}")
     return ", ".join(parts)
+
+
+def _tell_kernel(result: RunResult) -> None:
+    """The kernel's RSTs with their reasons (the pcap's comments have every event), or why
+    its events were not recorded."""
+    record = result.kernel
+    if record is None:
+        return
+    if not record.traced:
+        print(f"   kernel events: not recorded here ({record.missing})")
+        return
+    for event in record.resets():
+        print(f"   kernel: {event.side} {event.text()}")
