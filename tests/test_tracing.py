@@ -47,7 +47,7 @@ def test_each_run_reads_from_its_own_begin_and_lost_events_are_counted(fed) -> N
     first, second = object(), object()
     os.write(pipe, SYN_SENT.encode())
     mark_a, lost_a = made.begin(first)  # what came before any run is let go
-    assert (mark_a, lost_a) == (1, 0) and made.events == []
+    assert lost_a == 0 and made.events == []
     os.write(pipe, SYN_SENT.encode())
     mark_b, _ = made.begin(second)
     os.write(pipe, SYN_SENT.encode() + b"CPU:1 [LOST 3 EVENTS]\n")

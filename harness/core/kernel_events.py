@@ -26,6 +26,7 @@ from harness.core.vocabulary import Endpoint
 #: The tracepoints a run records, as tracefs names them (group/event).
 TRACEPOINTS = ("tcp/tcp_send_reset", "tcp/tcp_receive_reset", "tcp/tcp_retransmit_skb",
                "tcp/tcp_destroy_sock", "sock/inet_sock_set_state")
+_EVENT_NAMES = frozenset(point.split("/")[1] for point in TRACEPOINTS)
 #: The kernel's TCP state names (`TCP_FIN_WAIT1`) as ours (`FIN-WAIT-1`).
 KERNEL_STATES = {
     "TCP_ESTABLISHED": "ESTABLISHED", "TCP_SYN_SENT": "SYN-SENT", "TCP_SYN_RECV": "SYN-RECV",
@@ -108,7 +109,7 @@ def parse_trace(text: str, offset: float = 0.0) -> list[KernelEvent]:
 def parse_line(line: str, offset: float = 0.0) -> KernelEvent | None:
     """One line of tracefs's text as an event; None for a line of another kind."""
     m = _LINE.match(line)
-    if not m or m["event"] not in {t.split("/")[1] for t in TRACEPOINTS}:
+    if not m or m["event"] not in _EVENT_NAMES:
         return None
     fields = dict(_FIELD.findall(m["fields"]))
     when = float(m["time"]) + offset

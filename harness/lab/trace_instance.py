@@ -123,8 +123,10 @@ class Instance:
 
     def begin(self, reader: object) -> tuple[int, int]:
         """A run starts reading: (where its events begin, the lost count then)."""
-        self.pull()
-        if not self._readers:  # nobody needs the older events any more
+        if self._readers:
+            self.pull()
+        else:  # nobody needs the older events: read past them unparsed
+            self.lost += lost_events(self.read())
             self._base += len(self.events)
             self.events.clear()
         self._readers.add(id(reader))
