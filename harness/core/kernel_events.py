@@ -177,9 +177,9 @@ def attribute(events: Iterable[KernelEvent], server: Endpoint,
     before the socket had a port, is the connection's whose first event comes next among
     those the run's client processes (pids `clients`) made. An RST the listening socket
     sent (a segment that found no connection but the listener) names the listener only:
-    it is the run's when the capture holds an RST from the server soon after it
-    (server_rsts: when each was captured, and to whom) that none of the connections' own
-    events sent, and that RST's connection's.
+    it is the run's, and the connection's of that RST, when it is the latest RST event not
+    after an RST the capture holds from the server (server_rsts: when each was captured,
+    and to whom; see _listener_resets).
     """
     ordered = sorted(events, key=lambda e: e.time)
     ours = []
