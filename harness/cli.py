@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from harness.core.errors import HarnessError, UsageError
@@ -54,8 +55,11 @@ def _parser() -> argparse.ArgumentParser:
                                            "verify` runs)")
     verify.add_argument("--family", choices=[*FAMILIES, "both"], default="both",
                         help="the address family to run on (default: both)")
+    verify.add_argument("--pcap-dir", default="pcaps",
+                        help="where the pcapng files, results.json and the pages go (pcaps)")
     _link_options(verify, "both")
     _output_options(verify)
+    _kernels_parser(sub)
     soak = sub.add_parser("soak", help="run the catalog N times and report any verdict that "
                                        "changed between rounds (flakes)")
     soak.add_argument("ids", nargs="*", metavar="ID",
@@ -121,6 +125,34 @@ def _parser() -> argparse.ArgumentParser:
                        help="run each command through /bin/sh -c (default: split into an "
                             "argument list and run without a shell)")
     return parser
+
+
+def _kernels_parser(sub: argparse._SubParsersAction) -> None:
+    kernels = sub.add_parser("kernels", help="run the catalog on the host and in a virtual "
+                                             "machine of each kernel asked for, and write the "
+                                             "table of what changed (kernels.json)")
+    kernels.add_argument("--kernel", action="append", default=[], metavar="K",
+                         help="a kernel to boot: a version (6.1, 6.12: the newest Debian "
+                              "package of it), a package name (linux-image-6.1.0-57-amd64) or "
+                              "the path of a vmlinuz beside its modules; give it once a kernel")
+    kernels.add_argument("--topology", choices=[*TOPOLOGIES, "both"], default="loopback",
+                         help="the topologies of the catalog to run (default: loopback)")
+    kernels.add_argument("--family", choices=[*FAMILIES, "both"], default="both",
+                         help="the address family to run on (default: both)")
+    kernels.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                         help="guests at a time (default: 1; each takes the CPUs it is given)")
+    kernels.add_argument("--deadline", type=float, default=900.0, metavar="S",
+                         help="seconds each kernel's run may take, boot to power-off (and the "
+                              "host's catalog); past it the guest is killed, an ERROR "
+                              "(default: 900)")
+    kernels.add_argument("--cache", metavar="DIR",
+                         help="where the kernels' packages are unpacked "
+                              "(default: ~/.cache/tcp-close-harness/kernels)")
+    kernels.add_argument("--out", default="pcaps/kernels", metavar="DIR",
+                         help="where each kernel's results, pcaps and console go, and "
+                              "kernels.json (default: pcaps/kernels)")
+    kernels.add_argument("--memory", default="2G", metavar="SIZE",
+                         help="each guest's memory, as QEMU's -m takes it (default: 2G)")
 
 
 def _link_options(parser: argparse.ArgumentParser, default: str) -> None:
@@ -192,9 +224,16 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "verify":
         from harness.orchestration.verify import cmd_run
 
-        return cmd_run([], "pcaps", "pcaps/results.json", args.family, require_tshark=True,
+        return cmd_run([], args.pcap_dir, str(Path(args.pcap_dir) / "results.json"), args.family,
+                       require_tshark=True,
                        pages=True, topology=args.topology, link=_link(args), jobs=args.jobs,
                        deadline=args.deadline, verbose=args.verbose, junit_path=args.junit)
+    if args.command == "kernels":
+        from harness.orchestration.kernels import Settings, cmd_kernels
+
+        settings = Settings(args.topology, args.family, args.deadline, Path(args.out),
+                            args.memory)
+        return cmd_kernels(args.kernel, settings, args.jobs, args.cache)
     if args.command == "soak":
         from harness.orchestration.soak import cmd_soak
 

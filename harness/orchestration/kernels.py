@@ -1,0 +1,204 @@
+"""`harness kernels`: the catalog on the host and in a guest of each kernel asked for, and
+the table of what changed between them (OUT/kernels.json).
+
+Every `--kernel` is found before anything runs (a name apt does not know is one line, exit
+2). The host's catalog runs first, as a child like the guests' (harness.lab.child_catalog);
+then each kernel is fetched into the cache and booted (`--jobs` guests at a time), each with
+its deadline. A kernel whose guest does not give results is an ERROR column with its console's
+last lines; the others go on. Ctrl-C stops every guest and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.core import kernel_table
+from harness.core.document import Results, ResultsError
+from harness.core.errors import HarnessError, UsageError
+from harness.lab import contained, guest, kernel_cache
+from harness.orchestration.files import writable_folder, write_text
+
+#: Seconds a guest may take, boot to power-off, unless --deadline says otherwise.
+GUEST_DEADLINE = 900.0
+#: Lines of a console an ERROR column keeps.
+CONSOLE_LINES = 20
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every catalog run is given: the subset, where it goes, how long it may take."""
+
+    topology: str = "loopback"
+    family: str = "both"
+    deadline: float = GUEST_DEADLINE
+    out: Path = Path("pcaps/kernels")
+    memory: str = "2G"
+    cpus: int = 2
+
+
+def cmd_kernels(asked: Sequence[str], settings: Settings, jobs: int = 1,
+                cache: str | None = None) -> int:
+    """Run the host and each kernel's guest; 0 when every kernel gave results that passed."""
+    if not asked:
+        raise UsageError("harness kernels: name at least one --kernel (6.1, 6.12, a "
+                         "linux-image-…-amd64 package or a vmlinuz path)")
+    if not 0 < settings.deadline <= 86_400:
+        raise UsageError(f"--deadline {settings.deadline:g}: give a positive number of seconds "
+                         "(at most a day)")
+    if jobs < 1:
+        raise UsageError(f"--jobs {jobs}: give how many guests may run at once (1 or more)")
+    kernels = _unique([kernel_cache.resolve(text) for text in asked])
+    cache_dir = Path(cache).expanduser() if cache else kernel_cache.default_cache()
+    writable_folder(str(settings.out), "--out")
+    columns = [_host(settings)]
+    columns += _guests(kernels, settings, jobs, cache_dir)
+    table = kernel_table.build(columns)
+    path = settings.out / "kernels.json"
+    write_text(path, json.dumps(table, indent=2) + "\n")
+    print("\n".join(kernel_table.lines(table)))
+    print(f"kernels: {path}")
+    ok = all(c.results is not None and not c.results.not_passed() for c in columns)
+    return 0 if ok else 1
+
+
+def _unique(kernels: list[kernel_cache.Kernel]) -> list[kernel_cache.Kernel]:
+    seen: dict[str, kernel_cache.Kernel] = {}
+    for kernel in kernels:
+        seen.setdefault(kernel.release, kernel)
+    return list(seen.values())
+
+
+def catalog_argv(out: Path, settings: Settings, jobs: int) -> list[str]:
+    """The child that runs the catalog into out (on the host or in a guest); unbuffered, so
+    a guest's console shows each run as it ends, up to a death."""
+    return [sys.executable, "-u", "-m", "harness.lab.child_catalog", str(out), "verify",
+            "--pcap-dir", str(out), "--topology", settings.topology,
+            "--family", settings.family, "--jobs", str(jobs)]
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _host(settings: Settings) -> kernel_table.Column:
+    label, out = platform.release(), settings.out / "host"
+    _say(f"kernel {label} (host): running the catalog")
+    outcome = contained.run(catalog_argv(out, settings, 0), out / "output.log",
+                            settings.deadline, cwd=Path.cwd(), marker=out / "catalog.json")
+    return _column(label, out, outcome, {"catalog_seconds": round(outcome.seconds, 1)},
+                   host=True)
+
+
+def _guests(kernels: Sequence[kernel_cache.Kernel], settings: Settings, jobs: int,
+            cache: Path) -> list[kernel_table.Column]:
+    problem = guest.missing_tools()
+    if problem:
+        _say(f"harness kernels: {problem}")
+        return [kernel_table.Column(k.release, error=problem) for k in kernels]
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(_guest, k, settings, cache, stop) for k in kernels]
+        try:
+            return [f.result() for f in futures]
+        except KeyboardInterrupt:
+            stop.set()  # each guest's wait sees it and ends its guest
+            for f in futures:
+                f.cancel()
+            raise
+
+
+def _guest(kernel: kernel_cache.Kernel, settings: Settings, cache: Path,
+           stop: threading.Event) -> kernel_table.Column:
+    label, out = kernel.release, settings.out / kernel.release
+    try:
+        if kernel.vmlinuz is None:
+            _say(f"kernel {label}: fetching {kernel.package} into {cache}")
+        kernel = kernel_cache.fetch(kernel, cache)
+        assert kernel.vmlinuz is not None
+        kvm_problem = guest.kvm_problem(kernel.vmlinuz)
+        accel = "tcg" if kvm_problem else "kvm"
+        _say(f"kernel {label}: booting under {accel.upper()}"
+             + (f" (no KVM: {kvm_problem})" if kvm_problem else ""))
+        _clear(out)
+        command = catalog_argv(out, settings, settings.cpus)
+        outcome = guest.boot(kernel.vmlinuz, out, command, out / "console.log",
+                             settings.deadline, marker=out / "catalog.json",
+                             kvm=not kvm_problem, memory=settings.memory, cpus=settings.cpus,
+                             stop=stop)
+    except HarnessError as exc:
+        _say(f"kernel {label}: ERROR {exc}")
+        return kernel_table.Column(label, error=str(exc))
+    facts = {"asked": kernel.asked, "package": kernel.package, "accel": accel,
+             "memory": settings.memory, "cpus": settings.cpus,
+             "qemu_peak_rss_mb": round(outcome.peak_rss / 2**20),
+             "guest_seconds": round(outcome.seconds, 1)}
+    return _column(label, out, outcome, facts)
+
+
+def _clear(out: Path) -> None:
+    """A guest's folder without what an earlier guest left (so its files are not taken for
+    this one's)."""
+    for name in ("catalog.json", "results.json"):
+        (out / name).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _column(label: str, out: Path, outcome: contained.Outcome, facts: dict[str, Any],
+            host: bool = False) -> kernel_table.Column:
+    """A kernel's column from what its run left in out; an ERROR with the output's tail
+    where it gave no results."""
+    told = _read(out / "catalog.json")
+    if told is not None and "began_uptime" in told and not host:
+        facts["boot_seconds"] = round(float(told["began_uptime"]), 1)
+    if outcome.marked_after is not None and not host:
+        facts["boot_seconds_host"] = round(outcome.marked_after, 1)
+    if told is not None and "seconds" in told:
+        facts["catalog_seconds"] = told["seconds"]
+    problem = _problem(outcome, told, label)
+    results = None
+    if not problem:
+        try:
+            results = Results.from_json(_read(out / "results.json"), str(out / "results.json"))
+        except ResultsError as exc:
+            problem = f"its results.json cannot be read: {exc}"
+    name = f"kernel {label}{' (host)' if host else ''}"
+    if problem or results is None:
+        _say(f"{name}: ERROR {problem}")
+        return kernel_table.Column(label, host, error=problem,
+                                   console=outcome.tail(CONSOLE_LINES), facts=facts)
+    s = results.summary()
+    _say(f"{name}: {s['runs']} runs in {outcome.seconds:.0f} s, {s['passed']} passed")
+    return kernel_table.Column(label, host, results, facts=facts)
+
+
+def _problem(outcome: contained.Outcome, told: dict[str, Any] | None, label: str) -> str:
+    where = f"(console: {outcome.output})"
+    if outcome.interrupted:
+        return f"interrupted {where}"
+    if outcome.timed_out:
+        stage = "booting" if told is None else "running the catalog"
+        return f"still {stage} at its deadline, so it was killed {where}"
+    if told is None:
+        return f"never began the catalog: the kernel did not boot (status {outcome.status}) {where}"
+    if "status" not in told:
+        return f"died while running the catalog (status {outcome.status}) {where}"
+    if told["status"] not in (0, 1):
+        return f"the catalog ended with status {told['status']} {where}"
+    if told.get("release") and told["release"] != label and label != platform.release():
+        return f"booted {told['release']}, not {label} {where}"
+    return ""
+
+
+def _read(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,119 @@
+"""A guest's ways out: a tree past its deadline or asked to stop is killed whole, its TMPDIR
+removed; a kernel that does not boot or runs past its deadline is an ERROR column with its
+console's last lines; a kernel that cannot be named is one line and exit 2. Nothing is left
+running on any of them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.lab import contained, guest, kernel_cache
+from harness.orchestration import kernels
+
+# A tree of two processes that never ends: the shell and a child it does not wait for.
+HANGS = [sys.executable, "-c", "import os, subprocess, sys, time\n"
+         "subprocess.Popen(['sleep', '600'])\n"
+         "open(sys.argv[1], 'w').write(os.environ['TMPDIR'])\n"
+         "time.sleep(600)\n"]
+GUESTS = shutil.which("qemu-system-x86_64") is not None and not guest.missing_tools()
+needs_guests = pytest.mark.skipif(not GUESTS, reason="QEMU or virtme-ng is not installed")
+
+
+def _ours_left(marker: Path) -> list[int]:
+    """Processes whose command line names marker (the trees these tests start)."""
+    left = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and str(marker).encode() in Path(
+                    f"/proc/{entry}/cmdline").read_bytes():
+                left.append(int(entry))
+        except OSError:
+            pass
+    return left
+
+
+def test_a_tree_past_its_deadline_is_killed_whole_and_its_tmpdir_removed(
+        tmp_path: Path) -> None:
+    marker = tmp_path / "began"
+    outcome = contained.run([*HANGS, str(marker)], tmp_path / "out.log", 3.0, cwd=tmp_path,
+                            marker=marker)
+    assert outcome.timed_out and outcome.status is None and outcome.marked_after is not None
+    assert not Path(marker.read_text()).exists(), "the tree's TMPDIR is still there"
+    assert _ours_left(marker) == []
+
+
+def test_a_tree_asked_to_stop_is_killed_whole(tmp_path: Path) -> None:
+    marker, stop = tmp_path / "began", threading.Event()
+    threading.Timer(1.0, stop.set).start()
+    outcome = contained.run([*HANGS, str(marker)], tmp_path / "out.log", 60.0, cwd=tmp_path,
+                            stop=stop)
+    assert outcome.interrupted and not outcome.timed_out and outcome.seconds < 30
+    assert _ours_left(marker) == []
+
+
+def test_the_tail_is_the_last_lines_that_say_something(tmp_path: Path) -> None:
+    log = tmp_path / "console.log"
+    log.write_bytes(b"one\r\n\x1b[0;32mtwo\x1b[0m\n\n   \nthree\rTHREE\n")
+    assert contained.tail(log, 2) == ("two", "THREE")
+    assert contained.tail(tmp_path / "none") == ()
+
+
+@pytest.mark.parametrize(("kernel", "says"), [
+    ("/nonexistent/boot/vmlinuz-6.1.0-99-amd64", "no such file; give a vmlinuz beside its"),
+    ("latest", "not a kernel version")])
+def test_a_kernel_that_is_not_there_is_one_line_and_exit_two(kernel: str, says: str,
+                                                            capsys, tmp_path: Path) -> None:
+    assert main(["kernels", "--kernel", kernel, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1, err
+    assert not list(tmp_path.iterdir()), "something ran before the mistake was said"
+
+
+@pytest.mark.skipif(shutil.which("apt-cache") is None, reason="no apt-cache")
+def test_a_package_apt_does_not_know_is_one_line_naming_it(capsys, tmp_path: Path) -> None:
+    assert main(["kernels", "--kernel", "linux-image-6.1.0-999-amd64",
+                 "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == ("harness: --kernel linux-image-6.1.0-999-amd64: no such package in apt's "
+                   "lists; run apt-get update, check the name (apt-cache search linux-image), "
+                   "or give a version (6.1) to take its newest\n")
+
+
+def _bad_kernel(tmp_path: Path) -> kernel_cache.Kernel:
+    """A file named as a kernel, beside modules, that is no kernel."""
+    (tmp_path / "k/lib/modules/6.9.0-bad").mkdir(parents=True)
+    vmlinuz = tmp_path / "k/boot/vmlinuz-6.9.0-bad"
+    vmlinuz.parent.mkdir()
+    vmlinuz.write_bytes(b"not a kernel\n" * 1000)
+    return kernel_cache.resolve(str(vmlinuz))
+
+
+@needs_guests
+def test_a_kernel_that_does_not_boot_is_an_error_column_with_its_console(
+        tmp_path: Path) -> None:
+    settings = kernels.Settings(deadline=120.0, out=tmp_path / "out")
+    column = kernels._guest(_bad_kernel(tmp_path), settings, tmp_path, threading.Event())
+    assert column.results is None
+    assert column.error.startswith("never began the catalog: the kernel did not boot"), column
+    assert column.console, "no console lines kept"
+    assert _ours_left(tmp_path) == []
+
+
+CACHED = kernel_cache.default_cache() / "linux-image-6.1.0-57-amd64"
+
+
+@needs_guests
+@pytest.mark.skipif(not CACHED.is_dir(), reason=f"no kernel in {CACHED}")
+def test_a_guest_past_its_deadline_is_killed_and_an_error_column(tmp_path: Path) -> None:
+    kernel = kernel_cache.resolve(str(CACHED / "boot/vmlinuz-6.1.0-57-amd64"))
+    settings = kernels.Settings(deadline=4.0, out=tmp_path / "out")
+    column = kernels._guest(kernel, settings, tmp_path, threading.Event())
+    assert column.error.startswith("still booting at its deadline, so it was killed"), column
+    assert _ours_left(tmp_path / "out") == []
