@@ -17,6 +17,7 @@ import ctypes
 import json
 import os
 import sys
+from pathlib import Path
 
 from harness.core.kernel_events import TRACEPOINTS
 from harness.lab.waiting import WaitTimeout, wait_until
@@ -47,8 +48,20 @@ def _mount_tracefs() -> str:
     _check(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "making / private")
     if not os.path.isdir(_MOUNT_AT):
         raise OSError(0, f"this kernel has no {_MOUNT_AT} (tracing is not built in)")
+    if _tracefs_mounted():  # a guest's init (virtme-ng's) mounts it there; again is EBUSY
+        return _MOUNT_AT
     _check(libc.mount(b"nodev", _MOUNT_AT.encode(), b"tracefs", 0, None), "mount tracefs")
     return _MOUNT_AT
+
+
+def _tracefs_mounted() -> bool:
+    """Whether tracefs is already mounted at _MOUNT_AT (in this mount namespace)."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text()
+    except OSError:
+        return False
+    return any(line.split()[1:3] == [_MOUNT_AT, "tracefs"] for line in mounts.splitlines()
+               if len(line.split()) > 2)
 
 
 def _alive(pid: int) -> bool:
