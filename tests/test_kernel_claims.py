@@ -127,7 +127,10 @@ def test_an_rst_no_event_explains_is_listed_when_its_connection_was_traced() -> 
         "tcp_send_reset event of the run"]
 
 
-@pytest.mark.parametrize("record", [None, UNTRACED, KernelRecord()])
+@pytest.mark.parametrize("record", [
+    None, UNTRACED, KernelRecord(),
+    # before 6.10 the tracepoint fires only for an RST of a socket: nothing is asked of it
+    KernelRecord(covered=(C,), no_reasons="this kernel's tcp_send_reset has no reason field")])
 def test_no_unexplained_rsts_without_events_or_covered_connections(
         record: KernelRecord | None) -> None:
     assert unexplained_resets(_run(record, [_seg(3, 1.5)])) == []

@@ -15,8 +15,8 @@ from harness.core.kernel_events import (
     client_endpoints,
     parse_line,
     parse_trace,
-    with_time_wait,
 )
+from harness.core.kernel_states import with_time_wait
 from harness.core.result import Call
 from harness.core.segment import Segment
 
@@ -379,3 +379,16 @@ def test_event_texts() -> None:
     assert KernelEvent(1.0, "tcp_receive_reset").text() == "RST received"
     assert KernelEvent(1.0, "tcp_retransmit_skb", state="SYN-SENT").text() == (
         "retransmission (SYN-SENT)")
+
+
+def test_an_older_kernels_rst_line_is_read_from_its_ports_and_addresses() -> None:
+    """Before 6.10 tcp_send_reset printed the socket's ports and both address pairs (the
+    layout of include/trace/events/tcp.h's tcp_event_sk_skb), and no reason."""
+    line = ("          python-4242    (   4240) [001] ..... 512.250000: tcp_send_reset: "
+            "skbaddr=0000000000000000 skaddr=00000000deadbeef family=AF_INET6 sport=5000 "
+            "dport=20002 saddr=0.0.0.0 daddr=0.0.0.0 saddrv6=::1 daddrv6=::1 "
+            "state=TCP_ESTABLISHED")
+    event = parse_line(line)
+    assert event == KernelEvent(512.25, "tcp_send_reset", sock="00000000deadbeef",
+                                local=("::1", 5000), remote=("::1", 20002),
+                                state="ESTABLISHED", pid=4240)

@@ -4,8 +4,10 @@ RST reasons or without a tracepoint, and which stale instances it removes."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +181,21 @@ def test_alive() -> None:
     assert keeper._alive(os.getpid())
     assert keeper._alive(1)  # another user's process (PermissionError) or root's own
     assert not keeper._alive(_dead_pid())
+
+
+@pytest.mark.capture
+def test_the_keeper_uses_a_tracefs_already_mounted_where_it_mounts(tmp_path: Path) -> None:
+    """Where tracefs is mounted at /sys/kernel/tracing already (systemd does it on most
+    machines; virtme-ng's init in a guest), mounting it there again is EBUSY: the keeper
+    uses the mount it finds, and still removes its instance when its input ends."""
+    name = f"{keeper.PREFIX}{os.getpid() + 4_000_000}"  # a pid no process has
+    script = ("mount -t tracefs nodev /sys/kernel/tracing && "
+              f"{sys.executable} -m harness.lab.child_trace_keeper {name} 20000 31999 "
+              "< /dev/null && ls /sys/kernel/tracing/instances")
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                          capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    told = json.loads(done.stdout.splitlines()[0])
+    assert "problem" not in told and told["instance"].endswith(f"/instances/{name}"), told
+    assert name not in done.stdout.splitlines()[1:]  # removed once its input ended

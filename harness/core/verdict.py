@@ -18,8 +18,8 @@ from harness.core.conversation import Conversation, split_conversations
 from harness.core.decide import ClaimOutcome, decide
 from harness.core.display_filter import FilterOutcome, outcomes_problems
 from harness.core.expect import check_call
-from harness.core.kernel_events import final_state_problem
 from harness.core.kernel_resets import unexplained_resets
+from harness.core.kernel_states import final_state_problem
 from harness.core.pattern import Match, compile_pattern
 from harness.core.result import RunResult
 from harness.core.scenario import Scenario

@@ -20,7 +20,8 @@ from pathlib import Path
 from harness.core.conversation import Conversation
 from harness.core.display_filter import FilterOutcome
 from harness.core.errors import UserError
-from harness.core.kernel_events import KernelRecord, with_time_wait
+from harness.core.kernel_events import KernelRecord
+from harness.core.kernel_states import with_time_wait
 from harness.core.link import Link, LinkError
 from harness.core.packet import Packet
 from harness.core.pattern import Match

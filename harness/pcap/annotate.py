@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from harness.core.call_spec import Emits, Opens, Runner, Setting
 from harness.core.calls import CALLS, emitting
 from harness.core.conversation import Conversation, split_conversations
-from harness.core.kernel_events import marks_of_transitions
 from harness.core.kernel_resets import crafted, crafted_frames, pair_resets, reset_comment
+from harness.core.kernel_states import marks_of_transitions
 from harness.core.notation import ACK, FIN, RST, SYN
 from harness.core.pattern import Match
 from harness.core.result import Call, RunResult

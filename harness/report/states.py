@@ -13,7 +13,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from harness.core.kernel_events import KernelRecord, marks_of_transitions
+from harness.core.kernel_events import KernelRecord
+from harness.core.kernel_states import marks_of_transitions
 from harness.core.result import FinalState
 from harness.core.vocabulary import SIDES
 
@@ -79,7 +80,7 @@ def marks_in(lines: Sequence[str]) -> list[StateMark]:
 
 def transition_marks(record: KernelRecord | None) -> list[StateMark]:
     """A timed mark for each state the kernel says a side of the first connection entered
-    (times from the record's origin; harness.core.kernel_events.marks_of_transitions)."""
+    (times from the record's origin; harness.core.kernel_states.marks_of_transitions)."""
     if record is None:
         return []
     return [StateMark(side=side, state=new, time=when)
