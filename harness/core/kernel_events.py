@@ -308,8 +308,13 @@ class KernelRecord:
                      and e.side == side and e.connection == connection)
 
     def entered(self, side: str, connection: str = "client") -> list[str]:
-        """The states one side's socket entered, in order (`SYN-SENT`, `ESTABLISHED`, ...)."""
-        return [e.new for e in self.transitions(side, connection)]
+        """The states one side's socket entered, in order (`SYN-SENT`, `ESTABLISHED`, ...).
+        A first change out of SYN-RECV says the socket entered it: before Linux 6.15
+        (a3a128f611a9) inet_csk_clone_lock traced LISTEN -> SYN-RECV before the child had
+        its ports, so that event names only the listener and is no run's."""
+        changes = self.transitions(side, connection)
+        implied = ["SYN-RECV"] if changes and changes[0].old == "SYN-RECV" else []
+        return implied + [e.new for e in changes]
 
     def why_untraced(self, connection: str) -> str:
         """Why a connection's events were not kept ("" when they were)."""
