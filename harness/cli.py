@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from harness.core.errors import HarnessError, UsageError
-from harness.core.vocabulary import FAMILIES, LINK_SIDES, RUN_DEADLINE, SERVER_PORT, TOPOLOGIES
+from harness.core.vocabulary import (
+    FAMILIES,
+    LINK_PATHS,
+    LINK_SIDES,
+    RUN_DEADLINE,
+    SERVER_PORT,
+    TOPOLOGIES,
+)
 
 if TYPE_CHECKING:
     from harness.core.link import Link
@@ -153,6 +160,11 @@ def _kernels_parser(sub: argparse._SubParsersAction) -> None:
                               "kernels.json (default: pcaps/kernels)")
     kernels.add_argument("--memory", default="2G", metavar="SIZE",
                          help="each guest's memory, as QEMU's -m takes it (default: 2G)")
+    kernels.add_argument("--link", choices=LINK_PATHS, default="auto",
+                         help="how the guests play a veth link's netem arguments (HARNESS_LINK "
+                              "inside them): kernel, the kernel's netem; user, the user-space "
+                              "link; auto, netem where the kernel has it (default: auto; the "
+                              "host's own run always auto)")
 
 
 def _link_options(parser: argparse.ArgumentParser, default: str) -> None:
@@ -232,7 +244,7 @@ def dispatch(args: argparse.Namespace) -> int:
         from harness.orchestration.kernels import Settings, cmd_kernels
 
         settings = Settings(args.topology, args.family, args.deadline, Path(args.out),
-                            args.memory)
+                            args.memory, link=args.link)
         return cmd_kernels(args.kernel, settings, args.jobs, args.cache)
     if args.command == "soak":
         from harness.orchestration.soak import cmd_soak

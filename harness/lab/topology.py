@@ -22,7 +22,7 @@ import subprocess
 import sys
 
 from harness.core.errors import LabError, UsageError
-from harness.core.link import Link, LinkError
+from harness.core.link import Link, LinkError, link_path, link_start
 from harness.core.vocabulary import LOOPBACK, SIDES, TOPOLOGIES, VETH
 from harness.lab.netns import Namespace
 
@@ -30,7 +30,6 @@ IFNAMES = {"client": "veth-client", "server": "veth-server"}
 _IFA_F_NODAD = 0x02
 _NUD_PERMANENT = 0x80
 _TC_TIMEOUT = 10.0
-_AGENT_START = 10.0
 
 
 class TopologyError(LabError):
@@ -88,8 +87,7 @@ class VethTopology(Topology):
             self.client_ns, self.server_ns = self._namespace(), self._namespace()
             self.capture_ns, self.capture_if = self.client_ns, IFNAMES["client"]
             self.keep_outgoing = True  # one end of a veth sees each packet once
-            self.emulated = link is not None and (link.in_user_space
-                                                  or not kernel_has_netem())
+            self.emulated = link is not None and plays_in_user_space(link)
             self._build()
             if link is not None and link.netem and not self.emulated:
                 self.impair(link)
@@ -135,10 +133,11 @@ class VethTopology(Topology):
             command += ["--drop", f"{rule.token}:{rule.count}"]
         self._agent = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        pass_fds=(middle.fd,))
-        ready = select.select([self._agent.stdout], [], [], _AGENT_START)[0]
+        start = link_start()
+        ready = select.select([self._agent.stdout], [], [], start)[0]
         line = self._agent.stdout.readline() if ready else b""
         if line.strip() != b"ready":
-            raise TopologyError(f"the user-space link did not start within {_AGENT_START:.0f} "
+            raise TopologyError(f"the user-space link did not start within {start:g} "
                                 f"s (exit status {self._agent.poll()})")
 
     def server_ip(self, family: str) -> str:
@@ -268,12 +267,25 @@ def kernel_has_netem() -> bool:
     return _netem["answer"]
 
 
+def plays_in_user_space(link: Link) -> bool:
+    """Whether the user-space link plays this link here: it drops chosen packets, or
+    HARNESS_LINK says user, or it says auto and the kernel has no netem. With kernel and no
+    netem in the kernel, a TopologyError."""
+    if link.in_user_space:
+        return True
+    path = link_path()
+    if path == "kernel" and not kernel_has_netem():
+        raise TopologyError("HARNESS_LINK=kernel: this kernel has no netem qdisc "
+                            "(modprobe sch_netem)")
+    return path == "user" or (path == "auto" and not kernel_has_netem())
+
+
 def netem_problem(link: Link) -> str | None:
     """Why this link cannot be made here (one line), or None: netem arguments are tried on a
     scratch namespace's lo when the kernel has netem, and checked against what the user-space
     link plays when it has not."""
     try:
-        if not kernel_has_netem() or link.in_user_space:
+        if plays_in_user_space(link):
             link.emulated()
             return None
         words = shlex.split(link.netem)

@@ -23,6 +23,7 @@ from typing import Any
 from harness.core import kernel_table
 from harness.core.document import Results, ResultsError
 from harness.core.errors import HarnessError, UsageError
+from harness.core.link import LINK_ENV, LINK_START_ENV, link_start
 from harness.lab import contained, guest, kernel_cache
 from harness.orchestration.files import writable_folder, write_text
 
@@ -42,6 +43,7 @@ class Settings:
     out: Path = Path("pcaps/kernels")
     memory: str = "2G"
     cpus: int = 2
+    link: str = "auto"  # HARNESS_LINK inside the guests (harness.core.link.link_path)
 
 
 def cmd_kernels(asked: Sequence[str], settings: Settings, jobs: int = 1,
@@ -82,6 +84,19 @@ def catalog_argv(out: Path, settings: Settings, jobs: int) -> list[str]:
     return [sys.executable, "-u", "-m", "harness.lab.child_catalog", str(out), "verify",
             "--pcap-dir", str(out), "--topology", settings.topology,
             "--family", settings.family, "--jobs", str(jobs)]
+
+
+#: How many times longer than on the host the user-space link may take to start in a guest
+#: without KVM (TCG runs the guest's Python several times slower).
+TCG_SLOWDOWN = 6
+
+
+def guest_env(link: str, *, kvm: bool) -> list[str]:
+    """`env NAME=VALUE ...` before the guest's command (virtme-ng does not pass the host's
+    environment in): the link path asked for, and the user-space link's start deadline,
+    longer under TCG."""
+    start = link_start() * (1 if kvm else TCG_SLOWDOWN)
+    return ["env", f"{LINK_ENV}={link}", f"{LINK_START_ENV}={start:g}"]
 
 
 def _say(line: str) -> None:
@@ -128,7 +143,8 @@ def _guest(kernel: kernel_cache.Kernel, settings: Settings, cache: Path,
         _say(f"kernel {label}: booting under {accel.upper()}"
              + (f" (no KVM: {kvm_problem})" if kvm_problem else ""))
         _clear(out)
-        command = catalog_argv(out, settings, settings.cpus)
+        command = [*guest_env(settings.link, kvm=not kvm_problem),
+                   *catalog_argv(out, settings, settings.cpus)]
         outcome = guest.boot(kernel.vmlinuz, out, command, out / "console.log",
                              settings.deadline, marker=out / "catalog.json",
                              kvm=not kvm_problem, memory=settings.memory, cpus=settings.cpus,
@@ -137,7 +153,7 @@ def _guest(kernel: kernel_cache.Kernel, settings: Settings, cache: Path,
         _say(f"kernel {label}: ERROR {exc}")
         return kernel_table.Column(label, error=str(exc))
     facts = {"asked": kernel.asked, "package": kernel.package, "accel": accel,
-             "memory": settings.memory, "cpus": settings.cpus,
+             "memory": settings.memory, "cpus": settings.cpus, "link": settings.link,
              "qemu_peak_rss_mb": round(outcome.peak_rss / 2**20),
              "guest_seconds": round(outcome.seconds, 1)}
     return _column(label, out, outcome, facts)
