@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="run the whole catalog into pcaps/: pcapng files, "
                                            "results.json, REPORT.md, index.html (what `make "
                                            "verify` runs)")
+    verify.add_argument("ids", nargs="*", metavar="ID",
+                        help="only these scenarios (ids or FILE.toml paths); all of the "
+                             "catalog when none")
     verify.add_argument("--family", choices=[*FAMILIES, "both"], default="both",
                         help="the address family to run on (default: both)")
     verify.add_argument("--pcap-dir", default="pcaps",
@@ -160,6 +163,15 @@ def _kernels_parser(sub: argparse._SubParsersAction) -> None:
                               "kernels.json (default: pcaps/kernels)")
     kernels.add_argument("--memory", default="2G", metavar="SIZE",
                          help="each guest's memory, as QEMU's -m takes it (default: 2G)")
+    kernels.add_argument("--scenario", action="append", default=[], metavar="ID",
+                         help="only this scenario (an id or a FILE.toml path); give it once a "
+                              "scenario (default: the whole catalog)")
+    kernels.add_argument("--cpus", type=int, default=2, metavar="N",
+                         help="each guest's virtual CPUs, and the catalog's runs at a time "
+                              "inside it (default: 2)")
+    kernels.add_argument("--no-link-fidelity", dest="fidelity", action="store_false",
+                         help="do not run the impaired-link scenarios again in each guest with "
+                              "the kernel's netem and with the user-space link")
     kernels.add_argument("--link", choices=LINK_PATHS, default="auto",
                          help="how the guests play a veth link's netem arguments (HARNESS_LINK "
                               "inside them): kernel, the kernel's netem; user, the user-space "
@@ -236,7 +248,8 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "verify":
         from harness.orchestration.verify import cmd_run
 
-        return cmd_run([], args.pcap_dir, str(Path(args.pcap_dir) / "results.json"), args.family,
+        return cmd_run(args.ids, args.pcap_dir, str(Path(args.pcap_dir) / "results.json"),
+                       args.family,
                        require_tshark=True,
                        pages=True, topology=args.topology, link=_link(args), jobs=args.jobs,
                        deadline=args.deadline, verbose=args.verbose, junit_path=args.junit)
@@ -244,7 +257,8 @@ def dispatch(args: argparse.Namespace) -> int:
         from harness.orchestration.kernels import Settings, cmd_kernels
 
         settings = Settings(args.topology, args.family, args.deadline, Path(args.out),
-                            args.memory, link=args.link)
+                            args.memory, args.cpus, args.link, tuple(args.scenario),
+                            args.fidelity)
         return cmd_kernels(args.kernel, settings, args.jobs, args.cache)
     if args.command == "soak":
         from harness.orchestration.soak import cmd_soak

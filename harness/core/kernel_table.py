@@ -32,6 +32,7 @@ class Column:
     error: str = ""
     console: tuple[str, ...] = ()
     facts: Mapping[str, Any] = field(default_factory=dict)
+    fidelity: Mapping[str, Any] | None = None  # harness.core.link_fidelity.compare
 
     def to_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"label": self.label, "host": self.host,
@@ -41,6 +42,8 @@ class Column:
             entry["release"] = self.results.kernel
             entry["summary"] = {k: v for k, v in self.results.summary().items()
                                 if k != "not_passed"}
+            if self.fidelity is not None:
+                entry["link_fidelity"] = dict(self.fidelity)
         else:
             entry.update(error=self.error, console=list(self.console))
         return entry

@@ -5,8 +5,11 @@
 addressed from the documentation ranges (192.0.2.0/24, 2001:db8::/64, IPv6 without DAD so
 the first connect never races it, neighbours entered statically so no ARP or neighbour
 discovery delays the first packet); the capture listens on the client's end, where every
-packet passes exactly once (leaving or arriving). A netem qdisc can impair the link, and a
-tc filter can drop RSTs for a while.
+packet passes exactly once (leaving or arriving). An impaired link puts a third namespace
+between them, joined to each by its own veth pair, where the link is played: by the kernel's
+netem (a bridge, a netem qdisc on the egress towards each delayed side's peer) or by the
+user-space link (harness.lab.child_link_agent). Both players sit beyond the capture, so it
+sees the client's packets as they leave and the server's as they arrive, whichever plays.
 
 Links and addresses are made over netlink with pyroute2; qdiscs and filters with `tc`, run
 inside the namespace (it takes tc's own syntax, which is what users know).
@@ -74,14 +77,15 @@ class Topology:
 
 
 class VethTopology(Topology):
-    """Two namespaces joined by a veth pair; with an impaired link, by two pairs and a
-    user-space link between them in a third namespace when the kernel has no netem."""
+    """Two namespaces joined by a veth pair; with an impaired link, by two pairs and a third
+    namespace between them where the kernel's netem or the user-space link plays it."""
 
     name = "veth"
 
     def __init__(self, link: Link | None = None) -> None:
         self._made: list[Namespace] = []
         self._agent: subprocess.Popen | None = None
+        self._middle: Namespace | None = None  # where the kernel's netem plays the link
         self.link = link
         try:
             self.client_ns, self.server_ns = self._namespace(), self._namespace()
@@ -89,8 +93,6 @@ class VethTopology(Topology):
             self.keep_outgoing = True  # one end of a veth sees each packet once
             self.emulated = link is not None and plays_in_user_space(link)
             self._build()
-            if link is not None and link.netem and not self.emulated:
-                self.impair(link)
         except BaseException:
             self.close()
             raise
@@ -101,13 +103,19 @@ class VethTopology(Topology):
         return ns
 
     def _build(self) -> None:
-        if self.emulated:
+        if self.link is not None:
             middle = self._namespace()
             for side in SIDES:
                 far = middle.fd
                 self.ns_of(side).run(lambda s=side, f=far: _make_pair(s, f"link-{s}", f))
-            middle.run(lambda: [_up(f"link-{side}") for side in SIDES])
-            self._start_agent(middle)
+            if self.emulated:
+                middle.run(lambda: [_up(f"link-{side}") for side in SIDES])
+                self._start_agent(middle)
+            else:
+                middle.run(_bridge)
+                self._middle = middle
+                if self.link.netem:
+                    self.impair(self.link)
         else:
             server_fd = self.server_ns.fd
             self.client_ns.run(lambda: _make_pair("client", IFNAMES["server"], server_fd))
@@ -151,8 +159,9 @@ class VethTopology(Topology):
                  f"net:[{self.client_ns.inode}] ({VETH['client']['ipv4'][0]}, "
                  f"{VETH['client']['ipv6'][0]}), server in net:[{self.server_ns.inode}] "
                  f"({VETH['server']['ipv4'][0]}, {VETH['server']['ipv6'][0]})")
-        if self.emulated and self.link is not None:
-            where += f"; between them a user-space link ({self.link_text()})"
+        if self.link is not None:
+            player = "a user-space link" if self.emulated else "a bridge with the kernel's netem"
+            where += f"; between them {player} ({self.link_text()})"
         return where
 
     def link_text(self) -> str:
@@ -160,23 +169,27 @@ class VethTopology(Topology):
         return self.link.describe() if self.link is not None else "no impairment"
 
     def impair(self, link: Link) -> None:
-        """A netem qdisc on the egress of the link's side(s)."""
+        """netem on the middle's egress towards the far peer of each side the link delays:
+        a client's packet is delayed leaving the middle for the server, past the capture."""
         for side in link.sides():
-            self._tc(side, ["qdisc", "replace", "dev", IFNAMES[side], "root", "netem",
-                            *shlex.split(link.netem)])
+            towards = "server" if side == "client" else "client"
+            self._tc(f"the link towards the {towards}",
+                     ["qdisc", "replace", "dev", f"link-{towards}", "root", "netem",
+                      *shlex.split(link.netem)])
 
-    def _tc(self, side: str, args: list[str]) -> None:
+    def _tc(self, where: str, args: list[str]) -> None:
         def run() -> subprocess.CompletedProcess:
             return subprocess.run(["tc", *args], capture_output=True, text=True,
                                   timeout=_TC_TIMEOUT, check=False)
 
+        assert self._middle is not None
         try:
-            done = self.ns_of(side).run(run)
+            done = self._middle.run(run)
         except FileNotFoundError:
             raise TopologyError("tc is not installed: apt-get install iproute2") from None
         if done.returncode != 0:
             message = (done.stderr.strip().splitlines() or ["no message"])[-1]
-            raise TopologyError(f"`tc {' '.join(args)}` failed on the {side}'s end: {message}")
+            raise TopologyError(f"`tc {' '.join(args)}` failed on {where}: {message}")
 
     def close(self) -> None:
         """Stop the link's process, then drop the namespaces."""
@@ -188,6 +201,7 @@ class VethTopology(Topology):
                 with contextlib.suppress(OSError):
                     pipe.close()
             self._agent = None
+        self._middle = None
         for ns in self._made:
             ns.close()
         self._made = []
@@ -204,6 +218,19 @@ def _make_pair(side: str, far_name: str, far_fd: int) -> None:
     with _iproute() as ipr:
         ipr.link("add", ifname=IFNAMES[side], kind="veth",
                  peer={"ifname": far_name, "net_ns_fd": far_fd})
+
+
+def _bridge() -> None:
+    """In the middle namespace: a bridge over both links' ends, up (no STP: it forwards at
+    once)."""
+    with _iproute() as ipr:
+        ipr.link("add", ifname="link-bridge", kind="bridge")
+        bridge = ipr.link_lookup(ifname="link-bridge")[0]
+        for side in SIDES:
+            index = ipr.link_lookup(ifname=f"link-{side}")[0]
+            ipr.link("set", index=index, master=bridge)
+            ipr.link("set", index=index, state="up")
+        ipr.link("set", index=bridge, state="up")
 
 
 def _up(ifname: str) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.core import kernel_table
+from harness.core import kernel_table, link_fidelity
 from harness.core.document import Results, ResultsError
 from harness.core.errors import HarnessError, UsageError
 from harness.core.link import LINK_ENV, LINK_START_ENV, link_start
@@ -44,6 +44,8 @@ class Settings:
     memory: str = "2G"
     cpus: int = 2
     link: str = "auto"  # HARNESS_LINK inside the guests (harness.core.link.link_path)
+    scenarios: tuple[str, ...] = ()  # only these (ids or FILE.toml paths); all when empty
+    fidelity: bool = True  # the netem scenarios again in each guest, with both links
 
 
 def cmd_kernels(asked: Sequence[str], settings: Settings, jobs: int = 1,
@@ -55,13 +57,19 @@ def cmd_kernels(asked: Sequence[str], settings: Settings, jobs: int = 1,
     if not 0 < settings.deadline <= 86_400:
         raise UsageError(f"--deadline {settings.deadline:g}: give a positive number of seconds "
                          "(at most a day)")
+    if not 1 <= settings.cpus <= 64:
+        raise UsageError(f"--cpus {settings.cpus}: give each guest 1 to 64 virtual CPUs")
     if jobs < 1:
         raise UsageError(f"--jobs {jobs}: give how many guests may run at once (1 or more)")
+    from harness.orchestration.plan import make_plan
+
+    make_plan(settings.scenarios, None, settings.family, settings.topology, None, 60.0)
+    fidelity = fidelity_ids(settings)
     kernels = _unique([kernel_cache.resolve(text) for text in asked])
     cache_dir = Path(cache).expanduser() if cache else kernel_cache.default_cache()
     writable_folder(str(settings.out), "--out")
     columns = [_host(settings)]
-    columns += _guests(kernels, settings, jobs, cache_dir)
+    columns += _guests(kernels, settings, jobs, cache_dir, fidelity)
     table = kernel_table.build(columns)
     path = settings.out / "kernels.json"
     write_text(path, json.dumps(table, indent=2) + "\n")
@@ -78,12 +86,46 @@ def _unique(kernels: list[kernel_cache.Kernel]) -> list[kernel_cache.Kernel]:
     return list(seen.values())
 
 
-def catalog_argv(out: Path, settings: Settings, jobs: int) -> list[str]:
-    """The child that runs the catalog into out (on the host or in a guest); unbuffered, so
-    a guest's console shows each run as it ends, up to a death."""
-    return [sys.executable, "-u", "-m", "harness.lab.child_catalog", str(out), "verify",
-            "--pcap-dir", str(out), "--topology", settings.topology,
+#: Where in a kernel's folder the link-fidelity passes go, by the player they ask for.
+FIDELITY = {"kernel": "link-kernel", "user": "link-user"}
+
+
+def _verify(out: Path, settings: Settings, ids: Sequence[str], topology: str,
+            jobs: int) -> list[str]:
+    return ["verify", *ids, "--pcap-dir", str(out), "--topology", topology,
             "--family", settings.family, "--jobs", str(jobs)]
+
+
+def passes(out: Path, settings: Settings, jobs: int,
+           fidelity_ids: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """What the child runs in turn: the catalog into out, then (given the impaired-link
+    scenarios) those on veth with the kernel's netem and with the user-space link."""
+    done = [{"name": "catalog", "env": {LINK_ENV: settings.link},
+             "argv": _verify(out, settings, settings.scenarios, settings.topology, jobs)}]
+    for player, folder in FIDELITY.items() if fidelity_ids else ():
+        done.append({"name": f"link-{player}", "env": {LINK_ENV: player},
+                     "argv": _verify(out / folder, settings, fidelity_ids, "veth", jobs)})
+    return done
+
+
+def catalog_argv(out: Path, settings: Settings, jobs: int,
+                 fidelity_ids: Sequence[str] = ()) -> list[str]:
+    """The child that runs the passes into out (on the host or in a guest); unbuffered, so
+    a guest's console shows each run as it ends, up to a death."""
+    return [sys.executable, "-u", "-m", "harness.lab.child_catalog", str(out),
+            json.dumps(passes(out, settings, jobs, fidelity_ids))]
+
+
+def fidelity_ids(settings: Settings) -> list[str]:
+    """The scenarios (of those asked for) whose veth link netem plays: the ones a guest runs
+    with both players."""
+    if not settings.fidelity:
+        return []
+    from harness.orchestration.plan import choose
+
+    chosen = choose(settings.scenarios)
+    return [s.id for s in chosen if s.link is not None and s.link.netem
+            and not s.link.in_user_space and "veth" in s.topologies]
 
 
 #: How many times longer than on the host the user-space link may take to start in a guest
@@ -93,8 +135,8 @@ TCG_SLOWDOWN = 6
 
 def guest_env(link: str, *, kvm: bool) -> list[str]:
     """`env NAME=VALUE ...` before the guest's command (virtme-ng does not pass the host's
-    environment in): the link path asked for, and the user-space link's start deadline,
-    longer under TCG."""
+    environment in): the link path asked for (each pass sets its own), and the user-space
+    link's start deadline, longer under TCG."""
     start = link_start() * (1 if kvm else TCG_SLOWDOWN)
     return ["env", f"{LINK_ENV}={link}", f"{LINK_START_ENV}={start:g}"]
 
@@ -113,14 +155,14 @@ def _host(settings: Settings) -> kernel_table.Column:
 
 
 def _guests(kernels: Sequence[kernel_cache.Kernel], settings: Settings, jobs: int,
-            cache: Path) -> list[kernel_table.Column]:
+            cache: Path, fidelity: Sequence[str] = ()) -> list[kernel_table.Column]:
     problem = guest.missing_tools()
     if problem:
         _say(f"harness kernels: {problem}")
         return [kernel_table.Column(k.release, error=problem) for k in kernels]
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_guest, k, settings, cache, stop) for k in kernels]
+        futures = [pool.submit(_guest, k, settings, cache, stop, fidelity) for k in kernels]
         try:
             return [f.result() for f in futures]
         except KeyboardInterrupt:
@@ -131,7 +173,7 @@ def _guests(kernels: Sequence[kernel_cache.Kernel], settings: Settings, jobs: in
 
 
 def _guest(kernel: kernel_cache.Kernel, settings: Settings, cache: Path,
-           stop: threading.Event) -> kernel_table.Column:
+           stop: threading.Event, fidelity: Sequence[str] = ()) -> kernel_table.Column:
     label, out = kernel.release, settings.out / kernel.release
     try:
         if kernel.vmlinuz is None:
@@ -144,7 +186,7 @@ def _guest(kernel: kernel_cache.Kernel, settings: Settings, cache: Path,
              + (f" (no KVM: {kvm_problem})" if kvm_problem else ""))
         _clear(out)
         command = [*guest_env(settings.link, kvm=not kvm_problem),
-                   *catalog_argv(out, settings, settings.cpus)]
+                   *catalog_argv(out, settings, settings.cpus, fidelity)]
         outcome = guest.boot(kernel.vmlinuz, out, command, out / "console.log",
                              settings.deadline, marker=out / "catalog.json",
                              kvm=not kvm_problem, memory=settings.memory, cpus=settings.cpus,
@@ -156,19 +198,20 @@ def _guest(kernel: kernel_cache.Kernel, settings: Settings, cache: Path,
              "memory": settings.memory, "cpus": settings.cpus, "link": settings.link,
              "qemu_peak_rss_mb": round(outcome.peak_rss / 2**20),
              "guest_seconds": round(outcome.seconds, 1)}
-    return _column(label, out, outcome, facts)
+    return _column(label, out, outcome, facts, fidelity=bool(fidelity))
 
 
 def _clear(out: Path) -> None:
     """A guest's folder without what an earlier guest left (so its files are not taken for
     this one's)."""
-    for name in ("catalog.json", "results.json"):
+    for name in ("catalog.json", "results.json",
+                 *(f"{folder}/results.json" for folder in FIDELITY.values())):
         (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
 
 
 def _column(label: str, out: Path, outcome: contained.Outcome, facts: dict[str, Any],
-            host: bool = False) -> kernel_table.Column:
+            host: bool = False, fidelity: bool = False) -> kernel_table.Column:
     """A kernel's column from what its run left in out; an ERROR with the output's tail
     where it gave no results."""
     told = _read(out / "catalog.json")
@@ -176,8 +219,8 @@ def _column(label: str, out: Path, outcome: contained.Outcome, facts: dict[str, 
         facts["boot_seconds"] = round(float(told["began_uptime"]), 1)
     if outcome.marked_after is not None and not host:
         facts["boot_seconds_host"] = round(outcome.marked_after, 1)
-    if told is not None and "seconds" in told:
-        facts["catalog_seconds"] = told["seconds"]
+    for one in (told or {}).get("passes", []):
+        facts[f"{one['name']}_seconds"] = one["seconds"]
     problem = _problem(outcome, told, label)
     results = None
     if not problem:
@@ -192,7 +235,24 @@ def _column(label: str, out: Path, outcome: contained.Outcome, facts: dict[str, 
                                    console=outcome.tail(CONSOLE_LINES), facts=facts)
     s = results.summary()
     _say(f"{name}: {s['runs']} runs in {outcome.seconds:.0f} s, {s['passed']} passed")
-    return kernel_table.Column(label, host, results, facts=facts)
+    compared = _fidelity(label, out) if fidelity else None
+    return kernel_table.Column(label, host, results, facts=facts, fidelity=compared)
+
+
+def _fidelity(label: str, out: Path) -> dict[str, Any] | None:
+    """The link-fidelity passes compared, or None (said) where one left no results."""
+    sides = {}
+    for player, folder in FIDELITY.items():
+        path = out / folder / "results.json"
+        try:
+            sides[player] = Results.from_json(_read(path), str(path))
+        except ResultsError as exc:
+            _say(f"kernel {label}: no link fidelity: {exc}")
+            return None
+    compared = link_fidelity.compare(sides["kernel"], sides["user"])
+    for line in link_fidelity.lines(label, compared):
+        _say(line)
+    return compared
 
 
 def _problem(outcome: contained.Outcome, told: dict[str, Any] | None, label: str) -> str:
