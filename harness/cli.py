@@ -91,9 +91,14 @@ def _parser() -> argparse.ArgumentParser:
                            "harness wrote into the pcapng")
     report = sub.add_parser("report", help="render index.html and REPORT.md again from "
                                            "results.json, without running anything")
-    report.add_argument("--from", dest="source", default="pcaps/results.json", metavar="FILE",
+    report.add_argument("--from", dest="sources", action="append", default=[], metavar="FILE",
                         help="the results to render (pcaps/results.json); the pages are "
-                             "written beside it")
+                             "written beside it. Given more than once (results.json files or "
+                             "folders holding one, e.g. one per kernel from a CI matrix): the "
+                             "table of what changed between them, into --out")
+    report.add_argument("--out", default="pcaps/kernels", metavar="DIR",
+                        help="with several --from: where kernels.json, REPORT.md and "
+                             "index.html go (default: pcaps/kernels)")
     check = sub.add_parser("check", help="match a capture against a pattern")
     check.add_argument("file", help="a pcap or pcapng file (gzipped or not)")
     check.add_argument("--expect", required=True, metavar="PATTERN",
@@ -236,9 +241,13 @@ def dispatch(args: argparse.Namespace) -> int:
             return offline.cmd_show(args.file, args.stream, args.ladder)
         return offline.cmd_check(args.file, args.expect, args.stream)
     if args.command == "report":
+        if len(args.sources) > 1:
+            from harness.orchestration.kernel_report import cmd_report_kernels
+
+            return cmd_report_kernels(args.sources, args.out)
         from harness.orchestration.pages import cmd_report
 
-        return cmd_report(args.source)
+        return cmd_report((args.sources or ["pcaps/results.json"])[0])
     if args.command == "run":
         from harness.orchestration.verify import cmd_run
 

@@ -25,7 +25,8 @@ from harness.core.document import Results, ResultsError
 from harness.core.errors import HarnessError, UsageError
 from harness.core.link import LINK_ENV, LINK_START_ENV, link_start
 from harness.lab import contained, guest, kernel_cache
-from harness.orchestration.files import writable_folder, write_text
+from harness.orchestration.files import writable_folder
+from harness.orchestration.kernel_report import FIDELITY, fidelity_of, write_table
 
 #: Seconds a guest may take, boot to power-off, unless --deadline says otherwise.
 GUEST_DEADLINE = 900.0
@@ -70,11 +71,11 @@ def cmd_kernels(asked: Sequence[str], settings: Settings, jobs: int = 1,
     writable_folder(str(settings.out), "--out")
     columns = [_host(settings)]
     columns += _guests(kernels, settings, jobs, cache_dir, fidelity)
-    table = kernel_table.build(columns)
-    path = settings.out / "kernels.json"
-    write_text(path, json.dumps(table, indent=2) + "\n")
+    folders = {c.label: settings.out / ("host" if c.host else c.label) for c in columns}
+    table, files = write_table(columns, folders, settings.out)
     print("\n".join(kernel_table.lines(table)))
-    print(f"kernels: {path}")
+    for path in files:
+        print(f"kernels: {path}")
     ok = all(c.results is not None and not c.results.not_passed() for c in columns)
     return 0 if ok else 1
 
@@ -84,10 +85,6 @@ def _unique(kernels: list[kernel_cache.Kernel]) -> list[kernel_cache.Kernel]:
     for kernel in kernels:
         seen.setdefault(kernel.release, kernel)
     return list(seen.values())
-
-
-#: Where in a kernel's folder the link-fidelity passes go, by the player they ask for.
-FIDELITY = {"kernel": "link-kernel", "user": "link-user"}
 
 
 def _verify(out: Path, settings: Settings, ids: Sequence[str], topology: str,
@@ -241,15 +238,10 @@ def _column(label: str, out: Path, outcome: contained.Outcome, facts: dict[str, 
 
 def _fidelity(label: str, out: Path) -> dict[str, Any] | None:
     """The link-fidelity passes compared, or None (said) where one left no results."""
-    sides = {}
-    for player, folder in FIDELITY.items():
-        path = out / folder / "results.json"
-        try:
-            sides[player] = Results.from_json(_read(path), str(path))
-        except ResultsError as exc:
-            _say(f"kernel {label}: no link fidelity: {exc}")
-            return None
-    compared = link_fidelity.compare(sides["kernel"], sides["user"])
+    compared, problem = fidelity_of(out)
+    if compared is None:
+        _say(f"kernel {label}: no link fidelity: {problem}")
+        return None
     for line in link_fidelity.lines(label, compared):
         _say(line)
     return compared
