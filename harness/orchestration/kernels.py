@@ -69,8 +69,11 @@ def cmd_kernels(asked: Sequence[str], settings: Settings, jobs: int = 1,
     kernels = _unique([kernel_cache.resolve(text) for text in asked])
     cache_dir = Path(cache).expanduser() if cache else kernel_cache.default_cache()
     writable_folder(str(settings.out), "--out")
+    missing = guest.missing_tools()
+    if missing:  # said before the host's run, so it is not found out minutes later
+        _say(f"harness kernels: {missing}")
     columns = [_host(settings)]
-    columns += _guests(kernels, settings, jobs, cache_dir, fidelity)
+    columns += _guests(kernels, settings, jobs, cache_dir, fidelity, missing)
     folders = {c.label: settings.out / ("host" if c.host else c.label) for c in columns}
     table, files = write_table(columns, folders, settings.out)
     print("\n".join(kernel_table.lines(table)))
@@ -152,11 +155,12 @@ def _host(settings: Settings) -> kernel_table.Column:
 
 
 def _guests(kernels: Sequence[kernel_cache.Kernel], settings: Settings, jobs: int,
-            cache: Path, fidelity: Sequence[str] = ()) -> list[kernel_table.Column]:
-    problem = guest.missing_tools()
-    if problem:
-        _say(f"harness kernels: {problem}")
-        return [kernel_table.Column(k.release, error=problem) for k in kernels]
+            cache: Path, fidelity: Sequence[str] = (),
+            missing: str = "") -> list[kernel_table.Column]:
+    if missing:
+        for kernel in kernels:
+            _say(f"kernel {_label(kernel)}: ERROR {missing}")
+        return [kernel_table.Column(_label(k), error=missing) for k in kernels]
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(_guest, k, settings, cache, stop, fidelity) for k in kernels]
@@ -171,7 +175,8 @@ def _guests(kernels: Sequence[kernel_cache.Kernel], settings: Settings, jobs: in
 
 def _guest(kernel: kernel_cache.Kernel, settings: Settings, cache: Path,
            stop: threading.Event, fidelity: Sequence[str] = ()) -> kernel_table.Column:
-    label, out = kernel.release, settings.out / kernel.release
+    label = _label(kernel)
+    out = settings.out / label
     try:
         if kernel.vmlinuz is None:
             _say(f"kernel {label}: fetching {kernel.package} into {cache}")
@@ -196,6 +201,12 @@ def _guest(kernel: kernel_cache.Kernel, settings: Settings, cache: Path,
              "qemu_peak_rss_mb": round(outcome.peak_rss / 2**20),
              "guest_seconds": round(outcome.seconds, 1)}
     return _column(label, out, outcome, facts, fidelity=bool(fidelity))
+
+
+def _label(kernel: kernel_cache.Kernel) -> str:
+    """A guest's column label and folder name: its release, marked when the host has the same
+    one (so the two columns stay apart)."""
+    return kernel.release + ("-guest" if kernel.release == platform.release() else "")
 
 
 def _clear(out: Path) -> None:
@@ -260,7 +271,7 @@ def _problem(outcome: contained.Outcome, told: dict[str, Any] | None, label: str
         return f"died while running the catalog (status {outcome.status}) {where}"
     if told["status"] not in (0, 1):
         return f"the catalog ended with status {told['status']} {where}"
-    if told.get("release") and told["release"] != label and label != platform.release():
+    if told.get("release") and told["release"] != label.removesuffix("-guest"):
         return f"booted {told['release']}, not {label} {where}"
     return ""
 
