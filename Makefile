@@ -12,10 +12,15 @@ test: SYSTEM_TOOLS += chromium:chromium
 
 # `make kernels` boots other kernels with virtme-ng in QEMU (KVM where it works, else TCG);
 # virtme-ng-init needs udevd and a static busybox, depmod indexes the unpacked modules.
-kernels: SYSTEM_TOOLS += qemu-system-x86_64:qemu-system-x86 depmod:kmod udevadm:udev busybox:busybox-static
-# The kernels `make kernels` runs the catalog on, beside the host's, and on which topologies.
-KERNELS ?= 6.1
-KERNEL_TOPOLOGY ?= loopback
+# The suite boots guests too (a kernel that does not boot, one past its deadline).
+GUEST_TOOLS := qemu-system-x86_64:qemu-system-x86 depmod:kmod udevadm:udev busybox:busybox-static
+kernels: SYSTEM_TOOLS += $(GUEST_TOOLS)
+test: SYSTEM_TOOLS += $(GUEST_TOOLS)
+# The kernels `make kernels` runs the catalog on, beside the host's, and on which topologies
+# (CI: KERNELS=6.1 KERNEL_TOPOLOGY=loopback); KERNEL_ARGS for more (--jobs 2 --cpus 1...).
+KERNELS ?= 6.1 6.12
+KERNEL_TOPOLOGY ?= both
+KERNEL_ARGS ?=
 
 # Runs at a time in `make verify` and `make soak`, each in its own namespaces.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -28,7 +33,7 @@ PYTEST_ARGS ?=
 verify: system venv
 	$(BIN)/harness verify --jobs $(JOBS) --junit pcaps/junit-verify.xml
 
-test: system venv
+test: system venv venv-kernels
 	$(BIN)/pytest -n auto $(PYTEST_ARGS)
 
 lint: venv
@@ -47,7 +52,8 @@ soak: system venv
 
 # The catalog on the host and in a guest of each of KERNELS: pcaps/kernels/kernels.json.
 kernels: system venv-kernels
-	$(BIN)/harness kernels $(foreach k,$(KERNELS),--kernel $(k)) --topology $(KERNEL_TOPOLOGY)
+	$(BIN)/harness kernels $(foreach k,$(KERNELS),--kernel $(k)) --topology $(KERNEL_TOPOLOGY) \
+	  $(KERNEL_ARGS)
 
 venv: $(STAMP)
 

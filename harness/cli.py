@@ -177,6 +177,9 @@ def _kernels_parser(sub: argparse._SubParsersAction) -> None:
     kernels.add_argument("--no-link-fidelity", dest="fidelity", action="store_false",
                          help="do not run the impaired-link scenarios again in each guest with "
                               "the kernel's netem and with the user-space link")
+    kernels.add_argument("--no-host", dest="host", action="store_false",
+                         help="do not run the host's own catalog (one CI job per kernel, "
+                              "joined later with `harness report --from DIR --from DIR`)")
     kernels.add_argument("--link", choices=LINK_PATHS, default="auto",
                          help="how the guests play a veth link's netem arguments (HARNESS_LINK "
                               "inside them): kernel, the kernel's netem; user, the user-space "
@@ -267,7 +270,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
         settings = Settings(args.topology, args.family, args.deadline, Path(args.out),
                             args.memory, args.cpus, args.link, tuple(args.scenario),
-                            args.fidelity)
+                            args.fidelity, args.host)
         return cmd_kernels(args.kernel, settings, args.jobs, args.cache)
     if args.command == "soak":
         from harness.orchestration.soak import cmd_soak

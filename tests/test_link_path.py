@@ -4,6 +4,8 @@ guests. None of this needs a guest or privileges."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.cli import main
@@ -78,3 +80,20 @@ def test_the_guests_get_the_link_path_and_a_longer_start_under_tcg(monkeypatch) 
 def test_kernels_refuses_a_link_path_it_does_not_know(capsys) -> None:
     assert main(["kernels", "--kernel", "6.1", "--link", "netem"]) == 2
     assert "--link" in capsys.readouterr().err
+
+
+def test_each_guest_runs_the_netem_scenarios_again_with_each_player() -> None:
+    settings = kernels.Settings(topology="loopback", family="ipv4")
+    ids = kernels.fidelity_ids(settings)
+    assert ids == ["close-on-syn-sent", "linger-timeout-with-rtt", "simultaneous-close"]
+    steps = kernels.passes(Path("out"), settings, 2, ids)
+    assert [(p["name"], p["env"]) for p in steps] == [
+        ("catalog", {"HARNESS_LINK": "auto"}), ("link-kernel", {"HARNESS_LINK": "kernel"}),
+        ("link-user", {"HARNESS_LINK": "user"})]
+    assert steps[0]["argv"] == ["verify", "--pcap-dir", "out", "--topology", "loopback",
+                                "--family", "ipv4", "--jobs", "2"]
+    assert steps[2]["argv"] == ["verify", *ids, "--pcap-dir", "out/link-user", "--topology",
+                                "veth", "--family", "ipv4", "--jobs", "2"]
+    assert kernels.fidelity_ids(kernels.Settings(fidelity=False)) == []
+    only = kernels.Settings(scenarios=("default-close", "close-on-syn-sent"))
+    assert kernels.fidelity_ids(only) == ["close-on-syn-sent"]

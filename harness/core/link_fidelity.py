@@ -33,7 +33,7 @@ def _row(kernel: RunEntry | None, user: RunEntry | None) -> dict[str, Any]:
         differs.append("verdict")
     if len(present) == 2 and _flags(present[0]) != _flags(present[1]):
         differs.append("wire")
-    if any(len(set(a.values())) > 1 for a in answers.values()):
+    if len(present) == 2 and any(len(set(a.values())) > 1 for a in answers.values()):
         differs.append("claims")
     return {"scenario": first.id, "family": first.family, "differs": differs,
             "verdicts": {name: run.verdict if run else None for name, run in runs.items()},

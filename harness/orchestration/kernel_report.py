@@ -79,15 +79,16 @@ def _source(text: str) -> Path:
 
 def cmd_report_kernels(sources: Sequence[str], out: str) -> int:
     """Join several results.json into the table of what changed, written into out."""
-    columns, folders = [], {}
+    columns, folders, seen = [], {}, set()
     for text in sources:
         path = _source(text)
+        if path.resolve() in seen:
+            raise UsageError(f"--from {text}: given twice; name each results.json once")
+        seen.add(path.resolve())
         results = read_results(str(path))
         label = results.kernel or path.parent.name
-        if label in folders:
+        if label in folders:  # the same kernel from two jobs: told apart by folder
             label = f"{label} ({path.parent})"
-        if label in folders:
-            raise UsageError(f"--from {text}: given twice; name each results.json once")
         fidelity, _ = fidelity_of(path.parent)
         columns.append(kernel_table.Column(label, results=results, fidelity=fidelity))
         folders[label] = path.parent

@@ -47,6 +47,7 @@ class Settings:
     link: str = "auto"  # HARNESS_LINK inside the guests (harness.core.link.link_path)
     scenarios: tuple[str, ...] = ()  # only these (ids or FILE.toml paths); all when empty
     fidelity: bool = True  # the netem scenarios again in each guest, with both links
+    host: bool = True  # the host's own catalog as the first column (off: one CI job a kernel)
 
 
 def cmd_kernels(asked: Sequence[str], settings: Settings, jobs: int = 1,
@@ -72,7 +73,7 @@ def cmd_kernels(asked: Sequence[str], settings: Settings, jobs: int = 1,
     missing = guest.missing_tools()
     if missing:  # said before the host's run, so it is not found out minutes later
         _say(f"harness kernels: {missing}")
-    columns = [_host(settings)]
+    columns = [_host(settings)] if settings.host else []
     columns += _guests(kernels, settings, jobs, cache_dir, fidelity, missing)
     folders = {c.label: settings.out / ("host" if c.host else c.label) for c in columns}
     table, files = write_table(columns, folders, settings.out)
