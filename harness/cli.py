@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -268,6 +269,8 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "kernels":
         from harness.orchestration.kernels import Settings, cmd_kernels
 
+        signal.signal(signal.SIGTERM, _interrupted)  # a CI job cancelled: as Ctrl-C
+
         settings = Settings(args.topology, args.family, args.deadline, Path(args.out),
                             args.memory, args.cpus, args.link, tuple(args.scenario),
                             args.fidelity, args.host)
@@ -281,6 +284,11 @@ def dispatch(args: argparse.Namespace) -> int:
 
     return cmd_probe(args.server, args.client, args.expect, args.family, args.topology,
                      args.pcap, args.timeout, args.shell, args.port, _link(args))
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    """SIGTERM taken as Ctrl-C, so every guest is stopped on the way out."""
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:

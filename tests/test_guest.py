@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -154,3 +157,45 @@ def test_no_qemu_is_one_line_naming_the_package_and_an_error_column(
     assert six_one["status"] == "error" and "qemu-system-x86" in six_one["error"]
     assert (out / "index.html").is_file() and (out / "REPORT.md").is_file()
     assert _ours_left(out) == []
+
+
+def _until(condition, seconds: float, what: str) -> None:
+    """Wait for condition() with a deadline; AssertionError naming what never came."""
+    end = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < end, f"{what} did not happen within {seconds:g} s"
+        threading.Event().wait(0.1)
+
+
+def test_a_tree_outlives_no_harness_that_was_killed(tmp_path: Path) -> None:
+    marker = tmp_path / "began"
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from pathlib import Path; from harness.lab import contained\n"
+        "contained.run(sys.argv[1:], Path(sys.argv[-1] + '.log'), 600.0, cwd=Path('.'))\n"),
+        *HANGS, str(marker)])
+    _until(marker.exists, 30, "the tree's start")
+    assert len(_ours_left(marker)) >= 2
+    parent.kill()  # SIGKILL: no finally of the harness runs
+    parent.wait()
+    _until(lambda: _ours_left(marker) == [], 20, "the end of the tree")
+    assert not Path(marker.read_text()).exists(), "the tree's TMPDIR is still there"
+
+
+@needs_guests
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_no_guest_outlives_a_harness_killed_or_terminated(signum: int,
+                                                          tmp_path: Path) -> None:
+    _real_kernel()  # fetched beforehand, so the guest starts at once
+    out = tmp_path / "out"
+    harness = subprocess.Popen([sys.executable, "-m", "harness", "kernels", "--kernel", "6.1",
+                                "--no-host", "--scenario", "default-close", "--out", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    qemu = lambda: [pid for pid in _ours_left(out)  # noqa: E731
+                    if b"qemu-system" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    _until(lambda: bool(qemu()), 120, "QEMU's start")
+    harness.send_signal(signum)
+    harness.wait(timeout=60)
+    _until(lambda: _ours_left(out) == [], 30, "the end of every process of the guest")
+    if signum == signal.SIGTERM:
+        assert harness.returncode == 130
+        assert b"harness: interrupted" in harness.stderr.read()

@@ -1,6 +1,8 @@
 """A process tree run whole or not at all: started in a session of its own with a private
 TMPDIR, its output kept in a file, stopped past its deadline or when asked (Ctrl-C), and on
-every way out every process of its session gone and the TMPDIR removed.
+every way out every process of its session gone and the TMPDIR removed. The session's leader
+is a guard (harness.lab.child_session_guard) that does the same by itself if the harness dies
+without a word (SIGKILL): nothing of a guest outlives the command that started it.
 
 `harness kernels` runs each guest (virtme-ng and the QEMU it starts) and the host's own
 catalog this way. While it waits it samples the largest peak RSS among the session's
@@ -16,6 +18,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -78,9 +81,10 @@ def run(argv: Sequence[str], output: Path, deadline: float, *, cwd: Path,
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         with output.open("wb") as sink:
-            proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=sink,
-                                    stderr=subprocess.STDOUT, cwd=cwd, env=environment,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "harness.lab.child_session_guard", str(scratch), "--",
+                 *argv], stdin=subprocess.PIPE, stdout=sink, stderr=subprocess.STDOUT,
+                cwd=cwd, env=environment, start_new_session=True)
         status, timed_out, interrupted = _wait(proc, began + deadline, watch, stop)
     except OSError as exc:
         raise LabError(f"{argv[0]}: cannot start it ({exc.strerror})") from None
@@ -163,6 +167,8 @@ def _end(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=GRACE)
     _signal_all(session, signal.SIGKILL)
     proc.wait()
+    if proc.stdin is not None:
+        proc.stdin.close()
     gone_by = time.monotonic() + GRACE
     while members(session):
         if time.monotonic() > gone_by:
