@@ -93,7 +93,7 @@ def test_each_guest_runs_the_netem_scenarios_again_with_each_player() -> None:
     assert steps[0]["argv"] == ["verify", "--pcap-dir", "out", "--topology", "loopback",
                                 "--family", "ipv4", "--jobs", "2"]
     assert steps[2]["argv"] == ["verify", *ids, "--pcap-dir", "out/link-user", "--topology",
-                                "veth", "--family", "ipv4", "--jobs", "2"]
+                                "veth", "--family", "ipv4", "--jobs", "1"]
     assert kernels.fidelity_ids(kernels.Settings(fidelity=False)) == []
     only = kernels.Settings(scenarios=("default-close", "close-on-syn-sent"))
     assert kernels.fidelity_ids(only) == ["close-on-syn-sent"]

@@ -100,12 +100,13 @@ def _verify(out: Path, settings: Settings, ids: Sequence[str], topology: str,
 def passes(out: Path, settings: Settings, jobs: int,
            fidelity_ids: Sequence[str] = ()) -> list[dict[str, Any]]:
     """What the child runs in turn: the catalog into out, then (given the impaired-link
-    scenarios) those on veth with the kernel's netem and with the user-space link."""
+    scenarios) those on veth with the kernel's netem and with the user-space link, one run at
+    a time in the child's own process, whose imports and trace instance the first made."""
     done = [{"name": "catalog", "env": {LINK_ENV: settings.link},
              "argv": _verify(out, settings, settings.scenarios, settings.topology, jobs)}]
     for player, folder in FIDELITY.items() if fidelity_ids else ():
         done.append({"name": f"link-{player}", "env": {LINK_ENV: player},
-                     "argv": _verify(out / folder, settings, fidelity_ids, "veth", jobs)})
+                     "argv": _verify(out / folder, settings, fidelity_ids, "veth", 1)})
     return done
 
 
