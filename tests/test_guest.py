@@ -199,3 +199,26 @@ def test_no_guest_outlives_a_harness_killed_or_terminated(signum: int,
     if signum == signal.SIGTERM:
         assert harness.returncode == 130
         assert b"harness: interrupted" in harness.stderr.read()
+
+
+def test_a_guest_s_progress_is_each_run_that_did_not_pass_and_every_twentieth(
+        tmp_path: Path, capsys) -> None:
+    progress = kernels.Progress("6.1.0-57-amd64")
+    for index in range(1, 43):
+        verdict = "FAIL" if index == 7 else "PASS"
+        progress.line(f"[{index:3d}/42] {verdict}  default-close  ipv4  loopback  1.00 s")
+    progress.line("[   12.3] virtme-ng-init: starting script")
+    assert capsys.readouterr().out.splitlines() == [
+        "kernel 6.1.0-57-amd64: [7/42] FAIL default-close ipv4 loopback 1.00 s",
+        "kernel 6.1.0-57-amd64: [20/42] PASS default-close ipv4 loopback 1.00 s",
+        "kernel 6.1.0-57-amd64: [40/42] PASS default-close ipv4 loopback 1.00 s",
+        "kernel 6.1.0-57-amd64: [42/42] PASS default-close ipv4 loopback 1.00 s"]
+
+
+def test_a_tree_s_output_is_followed_line_by_line(tmp_path: Path) -> None:
+    said: list[str] = []
+    script = "import sys\nfor i in range(3): print(f'line {i}', flush=True)\n"
+    outcome = contained.run([sys.executable, "-c", script], tmp_path / "out.log", 30.0,
+                            cwd=tmp_path, lines=said.append)
+    assert outcome.status == 0
+    assert said == ["line 0", "line 1", "line 2"]

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,13 +70,15 @@ def tail(path: Path, lines: int = 20) -> tuple[str, ...]:
 
 def run(argv: Sequence[str], output: Path, deadline: float, *, cwd: Path,
         env: Mapping[str, str] | None = None, marker: Path | None = None,
-        stop: threading.Event | None = None) -> Outcome:
+        stop: threading.Event | None = None,
+        lines: Callable[[str], None] | None = None) -> Outcome:
     """Run argv to its end, its deadline or stop; nothing of it is left when this returns or
-    raises (KeyboardInterrupt included)."""
+    raises (KeyboardInterrupt included). Each whole line of its output goes to `lines` as
+    it comes (a guest's progress)."""
     scratch = Path(tempfile.mkdtemp(prefix="harness-contained-"))
     began = time.monotonic()
     environment = {**(env if env is not None else os.environ), "TMPDIR": str(scratch)}
-    watch = _Watch(marker, began)
+    watch = _Watch(marker, began, output, lines)
     proc: subprocess.Popen[bytes] | None = None
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -86,6 +88,7 @@ def run(argv: Sequence[str], output: Path, deadline: float, *, cwd: Path,
                  *argv], stdin=subprocess.PIPE, stdout=sink, stderr=subprocess.STDOUT,
                 cwd=cwd, env=environment, start_new_session=True)
         status, timed_out, interrupted = _wait(proc, began + deadline, watch, stop)
+        watch.follow()  # what it wrote after the last look
     except OSError as exc:
         raise LabError(f"{argv[0]}: cannot start it ({exc.strerror})") from None
     finally:
@@ -97,14 +100,33 @@ def run(argv: Sequence[str], output: Path, deadline: float, *, cwd: Path,
 
 
 class _Watch:
-    """What the wait samples: the marker's first appearance and the largest peak RSS."""
+    """What the wait samples: the marker's first appearance, the largest peak RSS, and the
+    output's new lines for whoever follows them."""
 
-    def __init__(self, marker: Path | None, began: float) -> None:
+    def __init__(self, marker: Path | None, began: float, output: Path,
+                 lines: Callable[[str], None] | None) -> None:
         self.marker, self.began = marker, began
         self.marked_after: float | None = None
         self.peak_rss = 0
+        self.output, self.lines, self.offset = output, lines, 0
+
+    def follow(self) -> None:
+        """Hand each whole line written since the last look to `lines`."""
+        if self.lines is None:
+            return
+        try:
+            with self.output.open("rb") as file:
+                file.seek(self.offset)
+                chunk = file.read(TAIL_BYTES)
+        except OSError:
+            return
+        whole = chunk[:chunk.rfind(b"\n") + 1]
+        self.offset += len(whole)
+        for line in whole.decode("utf-8", "replace").splitlines():
+            self.lines(_ESCAPES.sub("", line.split("\r")[-1]).rstrip())
 
     def look(self, session: int) -> None:
+        self.follow()
         if self.marker is not None and self.marked_after is None and self.marker.exists():
             self.marked_after = time.monotonic() - self.began
         for pid in members(session):

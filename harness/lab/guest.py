@@ -18,7 +18,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.core.errors import LabError
@@ -108,12 +108,14 @@ def vng_argv(vmlinuz: Path, shared: Path, command: Sequence[str], *, kvm: bool,
 
 def boot(vmlinuz: Path, shared: Path, command: Sequence[str], console: Path,
          deadline: float, *, marker: Path, kvm: bool, memory: str = "2G", cpus: int = 2,
-         stop: threading.Event | None = None) -> contained.Outcome:
-    """Boot a guest that runs command; its console (and the command's output) in console."""
+         stop: threading.Event | None = None,
+         lines: Callable[[str], None] | None = None) -> contained.Outcome:
+    """Boot a guest that runs command; its console (and the command's output) in console,
+    each line of it to `lines` as it comes."""
     if not vmlinuz.is_file():
         raise LabError(f"{vmlinuz}: no such kernel image")
     argv = vng_argv(vmlinuz, shared, command, kvm=kvm, memory=memory, cpus=cpus,
                     cwd=Path.cwd())
     env = {**os.environ, "PATH": bin_path()}
     return contained.run(argv, console, deadline, cwd=Path.cwd(), env=env, marker=marker,
-                         stop=stop)
+                         stop=stop, lines=lines)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import sys
 import threading
 from collections.abc import Sequence
@@ -194,7 +195,7 @@ def _guest(kernel: kernel_cache.Kernel, settings: Settings, cache: Path,
         outcome = guest.boot(kernel.vmlinuz, out, command, out / "console.log",
                              settings.deadline, marker=out / "catalog.json",
                              kvm=not kvm_problem, memory=settings.memory, cpus=settings.cpus,
-                             stop=stop)
+                             stop=stop, lines=Progress(label).line)
     except HarnessError as exc:
         _say(f"kernel {label}: ERROR {exc}")
         return kernel_table.Column(label, error=str(exc))
@@ -203,6 +204,26 @@ def _guest(kernel: kernel_cache.Kernel, settings: Settings, cache: Path,
              "qemu_peak_rss_mb": round(outcome.peak_rss / 2**20),
              "guest_seconds": round(outcome.seconds, 1)}
     return _column(label, out, outcome, facts, fidelity=bool(fidelity))
+
+
+class Progress:
+    """A guest's progress from its console: each run that did not pass, every EVERY-th run
+    and the last of a pass, as `kernel REL: [40/178] PASS ...`."""
+
+    EVERY = 20
+    _RUN = re.compile(r"^\[\s*(\d+)/(\d+)\] (\w+)\s")
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def line(self, text: str) -> None:
+        found = self._RUN.match(text)
+        if found is None:
+            return
+        index, total, verdict = int(found[1]), int(found[2]), found[3]
+        if verdict != "PASS" or index % self.EVERY == 0 or index == total:
+            rest = " ".join(text[text.index("]") + 1:].split())
+            _say(f"kernel {self.label}: [{index}/{total}] {rest}")
 
 
 def _label(kernel: kernel_cache.Kernel) -> str:

@@ -25,6 +25,7 @@ __all__ = ["render_kernels_html", "render_kernels_markdown"]
 TITLE = "What changed between kernels"
 #: The figures a column may carry, in the order shown, with their headings.
 FIGURES = (("accel", "accel"), ("boot_seconds", "boot s"), ("catalog_seconds", "catalog s"),
+           ("link-kernel_seconds", "netem pass s"), ("link-user_seconds", "user link pass s"),
            ("guest_seconds", "guest s"), ("qemu_peak_rss_mb", "QEMU peak RSS MB"),
            ("link", "link"))
 #: The two players of a link-fidelity comparison, as the page names them.
