@@ -17,25 +17,15 @@ import subprocess
 import sys
 import time
 
+from harness.lab.contained import members
+
 #: Seconds the session's processes have to vanish after SIGKILL.
 GONE_WITHIN = 10.0
 
 
 def _others(session: int) -> list[int]:
     """The live processes of the session, this one aside."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as file:
-                stat = file.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[3]) == session and fields[0] != "Z":
-            found.append(int(entry))
-    return found
+    return [pid for pid in members(session) if pid != os.getpid()]
 
 
 def end_session(tmpdir: str) -> None:
