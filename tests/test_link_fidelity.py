@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,17 @@ def test_the_same_results_twice_is_one_line(capsys, tmp_path: Path) -> None:
     assert main(["report", "--from", str(host), "--from", str(host),
                  "--out", str(tmp_path / "t")]) == 2
     assert "given twice" in capsys.readouterr().err
+
+
+def test_a_kernel_s_own_veth_runs_are_its_netem_side_when_it_has_no_netem_pass(
+        tmp_path: Path) -> None:
+    from harness.orchestration.kernel_report import fidelity_of
+
+    loopback = dict(_run("default-close"), topology="loopback")
+    folder = _folder(tmp_path, "6.12", "6.12", [loopback, *KERNEL], fidelity=True)
+    shutil.rmtree(folder / "link-kernel")
+    fidelity, problem = fidelity_of(folder)
+    assert problem == "" and fidelity is not None
+    assert (fidelity["runs"], fidelity["differing"]) == (3, 1)  # default-close is no twin
+    shutil.rmtree(folder / "link-user")
+    assert fidelity_of(folder)[0] is None

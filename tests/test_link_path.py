@@ -97,3 +97,12 @@ def test_each_guest_runs_the_netem_scenarios_again_with_each_player() -> None:
     assert kernels.fidelity_ids(kernels.Settings(fidelity=False)) == []
     only = kernels.Settings(scenarios=("default-close", "close-on-syn-sent"))
     assert kernels.fidelity_ids(only) == ["close-on-syn-sent"]
+
+
+def test_a_catalog_on_veth_is_the_kernel_netem_side_itself() -> None:
+    ids = kernels.fidelity_ids(kernels.Settings(topology="both"))
+    steps = kernels.passes(Path("out"), kernels.Settings(topology="both"), 2, ids)
+    assert [(p["name"], p["env"]) for p in steps] == [
+        ("catalog", {"HARNESS_LINK": "kernel"}), ("link-user", {"HARNESS_LINK": "user"})]
+    user = kernels.passes(Path("out"), kernels.Settings(topology="veth", link="user"), 2, ids)
+    assert [p["name"] for p in user] == ["catalog", "link-kernel", "link-user"]

@@ -6,6 +6,7 @@ same table.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -23,17 +24,28 @@ from harness.report.kernel_pages import render_kernels_html, render_kernels_mark
 FIDELITY = {"kernel": "link-kernel", "user": "link-user"}
 
 
+def _player_folder(folder: Path, player: str) -> Path:
+    """Where a player's runs are: its pass's folder, or (the kernel's netem, when the catalog
+    ran the impaired-link scenarios on veth itself) the kernel's own folder."""
+    own = folder / FIDELITY[player]
+    return own if own.is_dir() or player == "user" else folder
+
+
 def fidelity_of(folder: Path) -> tuple[dict[str, Any] | None, str]:
     """The link-fidelity passes beside a results.json compared, or None and why not."""
     sides = {}
-    for player, name in FIDELITY.items():
-        path = folder / name / "results.json"
-        if not path.is_file():
-            return None, f"no {path}"
+    for player in FIDELITY:
+        path = _player_folder(folder, player) / "results.json"
+        if not (folder / FIDELITY["user"] / "results.json").is_file() or not path.is_file():
+            return None, f"no {folder / FIDELITY['user'] / 'results.json'}"
         try:
             sides[player] = Results.from_json(json.loads(path.read_text()), str(path))
         except (OSError, ValueError, ResultsError) as exc:
             return None, str(exc)
+    twins = {(run.id, run.family) for run in sides["user"].runs}
+    kernel = sides["kernel"]
+    sides["kernel"] = dataclasses.replace(kernel, runs=tuple(
+        run for run in kernel.runs if (run.id, run.family) in twins and run.topology == "veth"))
     return link_fidelity.compare(sides["kernel"], sides["user"]), ""
 
 
@@ -51,7 +63,7 @@ def _relink(table: dict[str, Any], folders: Mapping[str, Path], out: Path) -> No
         folder = folders.get(column["label"])
         for row in (column.get("link_fidelity") or {}).get("rows", []):
             row["pcaps"] = {player: None if p is None or folder is None else
-                            os.path.relpath(folder / FIDELITY[player] / Path(p).name, out)
+                            os.path.relpath(_player_folder(folder, player) / Path(p).name, out)
                             for player, p in row["pcaps"].items()}
         if folder is not None and (folder / "index.html").is_file():
             column["pages"] = os.path.relpath(folder / "index.html", out)

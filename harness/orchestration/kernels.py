@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import platform
 import re
+import shutil
 import sys
 import threading
 from collections.abc import Sequence
@@ -102,10 +103,16 @@ def passes(out: Path, settings: Settings, jobs: int,
            fidelity_ids: Sequence[str] = ()) -> list[dict[str, Any]]:
     """What the child runs in turn: the catalog into out, then (given the impaired-link
     scenarios) those on veth with the kernel's netem and with the user-space link, one run at
-    a time in the child's own process, whose imports and trace instance the first made."""
-    done = [{"name": "catalog", "env": {LINK_ENV: settings.link},
+    a time in the child's own process, whose imports and trace instance the first made.
+    Where the catalog has them on veth with the kernel's netem already, its runs are the
+    kernel's side (it is told HARNESS_LINK=kernel, not auto)."""
+    covered = bool(fidelity_ids) and settings.topology != "loopback" and settings.link != "user"
+    link = "kernel" if covered else settings.link
+    done = [{"name": "catalog", "env": {LINK_ENV: link},
              "argv": _verify(out, settings, settings.scenarios, settings.topology, jobs)}]
     for player, folder in FIDELITY.items() if fidelity_ids else ():
+        if player == "kernel" and covered:
+            continue
         done.append({"name": f"link-{player}", "env": {LINK_ENV: player},
                      "argv": _verify(out / folder, settings, fidelity_ids, "veth", 1)})
     return done
@@ -235,9 +242,10 @@ def _label(kernel: kernel_cache.Kernel) -> str:
 def _clear(out: Path) -> None:
     """A guest's folder without what an earlier guest left (so its files are not taken for
     this one's)."""
-    for name in ("catalog.json", "results.json",
-                 *(f"{folder}/results.json" for folder in FIDELITY.values())):
+    for name in ("catalog.json", "results.json"):
         (out / name).unlink(missing_ok=True)
+    for folder in FIDELITY.values():
+        shutil.rmtree(out / folder, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
 
 
