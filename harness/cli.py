@@ -151,8 +151,8 @@ def _kernels_parser(sub: argparse._SubParsersAction) -> None:
                          help="a kernel to boot: a version (6.1, 6.12: the newest Debian "
                               "package of it), a package name (linux-image-6.1.0-57-amd64) or "
                               "the path of a vmlinuz beside its modules; give it once a kernel")
-    kernels.add_argument("--topology", choices=[*TOPOLOGIES, "both"], default="loopback",
-                         help="the topologies of the catalog to run (default: loopback)")
+    kernels.add_argument("--topology", choices=[*TOPOLOGIES, "both"], default="both",
+                         help="the topologies of the catalog to run (default: both)")
     kernels.add_argument("--family", choices=[*FAMILIES, "both"], default="both",
                          help="the address family to run on (default: both)")
     kernels.add_argument("--jobs", "-j", type=int, default=1, metavar="N",

@@ -40,7 +40,7 @@ CONSOLE_LINES = 20
 class Settings:
     """What every catalog run is given: the subset, where it goes, how long it may take."""
 
-    topology: str = "loopback"
+    topology: str = "both"
     family: str = "both"
     deadline: float = GUEST_DEADLINE
     out: Path = Path("pcaps/kernels")
