@@ -40,11 +40,6 @@ SLOW = 1.0
 SLOW_LINGER = 10
 
 
-#: What the last batch of this process cost: a second verify in one process (a guest's
-#: link-fidelity passes) starts from it.
-_LAST_COST = [0.0]
-
-
 def due(cost: float) -> tuple[int, float]:
     """How many runs a batch may take and how long its first run may wait for it, given what
     the last batch cost (seconds; 0 before the first)."""
@@ -189,7 +184,7 @@ class CheckedInOrder:
         self._show = show
         self._pending: list[Finished] = []
         self._since = 0.0
-        self._cost = _LAST_COST[0]  # seconds the last batch took (in this process)
+        self._cost = 0.0  # seconds the last batch took to check
         self._closed = False
         self._done: list[Finished] = []
         self._failure: BaseException | None = None
@@ -228,7 +223,7 @@ class CheckedInOrder:
             while (batch := self._next_batch()) is not None:
                 began = time.monotonic()
                 checked = self._check(batch)  # type: ignore[misc]
-                self._cost = _LAST_COST[0] = time.monotonic() - began
+                self._cost = time.monotonic() - began
                 for finished in checked:
                     self._show(finished)
                     self._done.append(finished)
