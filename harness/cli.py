@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="the address family to run on (default: both)")
     verify.add_argument("--pcap-dir", default="pcaps",
                         help="where the pcapng files, results.json and the pages go (pcaps)")
+    verify.add_argument("--no-pages", dest="pages", action="store_false",
+                        help="write results.json but not REPORT.md and index.html (render "
+                             "them later with `harness report`; what a guest does)")
     _link_options(verify, "both")
     _output_options(verify)
     _kernels_parser(sub)
@@ -264,7 +267,7 @@ def dispatch(args: argparse.Namespace) -> int:
         return cmd_run(args.ids, args.pcap_dir, str(Path(args.pcap_dir) / "results.json"),
                        args.family,
                        require_tshark=True,
-                       pages=True, topology=args.topology, link=_link(args), jobs=args.jobs,
+                       pages=args.pages, topology=args.topology, link=_link(args), jobs=args.jobs,
                        deadline=args.deadline, verbose=args.verbose, junit_path=args.junit)
     if args.command == "kernels":
         from harness.orchestration.kernels import Settings, cmd_kernels

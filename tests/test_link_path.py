@@ -4,11 +4,13 @@ guests. None of this needs a guest or privileges."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from harness.cli import main
+from harness.core.document import Results
 from harness.core.link import LINK_START, Drop, Link, LinkError, link_path, link_start
 from harness.lab import topology
 from harness.orchestration import kernels
@@ -91,9 +93,9 @@ def test_each_guest_runs_the_netem_scenarios_again_with_each_player() -> None:
         ("catalog", {"HARNESS_LINK": "auto"}), ("link-kernel", {"HARNESS_LINK": "kernel"}),
         ("link-user", {"HARNESS_LINK": "user"})]
     assert steps[0]["argv"] == ["verify", "--pcap-dir", "out", "--topology", "loopback",
-                                "--family", "ipv4", "--jobs", "2"]
+                                "--family", "ipv4", "--jobs", "2", "--no-pages"]
     assert steps[2]["argv"] == ["verify", *ids, "--pcap-dir", "out/link-user", "--topology",
-                                "veth", "--family", "ipv4", "--jobs", "1"]
+                                "veth", "--family", "ipv4", "--jobs", "1", "--no-pages"]
     assert kernels.fidelity_ids(kernels.Settings(fidelity=False)) == []
     only = kernels.Settings(scenarios=("default-close", "close-on-syn-sent"))
     assert kernels.fidelity_ids(only) == ["close-on-syn-sent"]
@@ -106,3 +108,16 @@ def test_a_catalog_on_veth_is_the_kernel_netem_side_itself() -> None:
         ("catalog", {"HARNESS_LINK": "kernel"}), ("link-user", {"HARNESS_LINK": "user"})]
     user = kernels.passes(Path("out"), kernels.Settings(topology="veth", link="user"), 2, ids)
     assert [p["name"] for p in user] == ["catalog", "link-kernel", "link-user"]
+
+
+@pytest.mark.capture
+def test_verify_without_pages_writes_results_and_the_host_renders_them(tmp_path: Path,
+                                                                      capsys) -> None:
+    out = tmp_path / "guest"
+    assert main(["verify", "default-close", "--family", "ipv4", "--topology", "loopback",
+                 "--pcap-dir", str(out), "--no-pages"]) == 0
+    assert (out / "results.json").is_file()
+    assert not (out / "index.html").exists() and not (out / "REPORT.md").exists()
+    kernels._pages(out, Results.from_json(json.loads((out / "results.json").read_text())))
+    assert "default-close" in (out / "index.html").read_text()
+    assert (out / "REPORT.md").is_file()

@@ -10,6 +10,7 @@ last lines; the others go on. Ctrl-C stops every guest and leaves nothing behind
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import re
@@ -29,6 +30,7 @@ from harness.core.link import LINK_ENV, LINK_START_ENV, link_start
 from harness.lab import contained, guest, kernel_cache
 from harness.orchestration.files import writable_folder
 from harness.orchestration.kernel_report import FIDELITY, fidelity_of, write_table
+from harness.orchestration.pages import read_results, render_pages
 
 #: Seconds a guest may take, boot to power-off, unless --deadline says otherwise.
 GUEST_DEADLINE = 900.0
@@ -96,7 +98,7 @@ def _unique(kernels: list[kernel_cache.Kernel]) -> list[kernel_cache.Kernel]:
 def _verify(out: Path, settings: Settings, ids: Sequence[str], topology: str,
             jobs: int) -> list[str]:
     return ["verify", *ids, "--pcap-dir", str(out), "--topology", topology,
-            "--family", settings.family, "--jobs", str(jobs)]
+            "--family", settings.family, "--jobs", str(jobs), "--no-pages"]
 
 
 def passes(out: Path, settings: Settings, jobs: int,
@@ -274,8 +276,20 @@ def _column(label: str, out: Path, outcome: contained.Outcome, facts: dict[str, 
                                    console=outcome.tail(CONSOLE_LINES), facts=facts)
     s = results.summary()
     _say(f"{name}: {s['runs']} runs in {outcome.seconds:.0f} s, {s['passed']} passed")
+    _pages(out, results)
     compared = _fidelity(label, out) if fidelity else None
     return kernel_table.Column(label, host, results, facts=facts, fidelity=compared)
+
+
+def _pages(out: Path, results: Results) -> None:
+    """A kernel's REPORT.md and index.html, and its link-fidelity passes', rendered here
+    (seconds under TCG, a fraction of one on the host)."""
+    render_pages(results, out, Path.cwd())
+    for folder in FIDELITY.values():
+        path = out / folder / "results.json"
+        if path.is_file():
+            with contextlib.suppress(UsageError, ResultsError):
+                render_pages(read_results(str(path)), path.parent, Path.cwd())
 
 
 def _fidelity(label: str, out: Path) -> dict[str, Any] | None:
