@@ -70,6 +70,7 @@ def test_the_tail_is_the_last_lines_that_say_something(tmp_path: Path) -> None:
     log = tmp_path / "console.log"
     log.write_bytes(b"one\r\n\x1b[0;32mtwo\x1b[0m\n\n   \nthree\rTHREE\n")
     assert contained.tail(log, 2) == ("two", "THREE")
+    assert contained.tail(log, 5) == ("one", "two", "THREE")  # a CRLF line keeps its text
     assert contained.tail(tmp_path / "none") == ()
 
 
@@ -222,3 +223,18 @@ def test_a_tree_s_output_is_followed_line_by_line(tmp_path: Path) -> None:
                             cwd=tmp_path, lines=said.append)
     assert outcome.status == 0
     assert said == ["line 0", "line 1", "line 2"]
+
+
+def test_writers_that_reopen_the_output_as_qemu_does_overwrite_nothing(tmp_path: Path) -> None:
+    # QEMU opens its chardev files anew (/proc/self/fd/2, O_TRUNC) beside the other writers.
+    script = ("import os\nprint('before', flush=True)\n"
+              "fd = os.open('/proc/self/fd/1', os.O_WRONLY | os.O_TRUNC)\n"
+              "os.write(fd, b'console 1\\n')\nprint('harness 1', flush=True)\n"
+              "os.write(fd, b'console 2\\n')\nprint('harness 2', flush=True)\n")
+    said: list[str] = []
+    outcome = contained.run([sys.executable, "-c", script], tmp_path / "out.log", 30.0,
+                            cwd=tmp_path, lines=said.append)
+    assert outcome.status == 0
+    expected = ["before", "console 1", "harness 1", "console 2", "harness 2"]
+    assert said == expected
+    assert (tmp_path / "out.log").read_text().splitlines() == expected

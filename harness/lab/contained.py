@@ -64,8 +64,15 @@ def tail(path: Path, lines: int = 20) -> tuple[str, ...]:
             text = file.read().decode("utf-8", "replace")
     except OSError:
         return ()
-    cleaned = (_ESCAPES.sub("", line.split("\r")[-1]).rstrip() for line in text.split("\n"))
+    cleaned = (_clean(line) for line in text.split("\n"))
     return tuple(line for line in cleaned if line.strip())[-lines:]
+
+
+def _clean(line: str) -> str:
+    """A line as a terminal would leave it: what the last carriage return did not blank
+    (a CRLF line keeps its text), without escapes."""
+    shown = next((part for part in reversed(line.split("\r")) if part), "")
+    return _ESCAPES.sub("", shown).rstrip()
 
 
 def run(argv: Sequence[str], output: Path, deadline: float, *, cwd: Path,
@@ -73,60 +80,62 @@ def run(argv: Sequence[str], output: Path, deadline: float, *, cwd: Path,
         stop: threading.Event | None = None,
         lines: Callable[[str], None] | None = None) -> Outcome:
     """Run argv to its end, its deadline or stop; nothing of it is left when this returns or
-    raises (KeyboardInterrupt included). Each whole line of its output goes to `lines` as
-    it comes (a guest's progress)."""
+    raises (KeyboardInterrupt included). Its output (stdout and stderr) comes through one
+    pipe into the output file, each whole line to `lines` as it comes (a guest's progress):
+    a pipe, not the file itself, since QEMU opens its chardev files anew (/proc/self/fd/N,
+    truncated) and several writers at their own offsets would overwrite each other."""
     scratch = Path(tempfile.mkdtemp(prefix="harness-contained-"))
     began = time.monotonic()
     environment = {**(env if env is not None else os.environ), "TMPDIR": str(scratch)}
-    watch = _Watch(marker, began, output, lines)
+    watch = _Watch(marker, began)
     proc: subprocess.Popen[bytes] | None = None
+    copier: threading.Thread | None = None
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        with output.open("wb") as sink:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "harness.lab.child_session_guard", str(scratch), "--",
-                 *argv], stdin=subprocess.PIPE, stdout=sink, stderr=subprocess.STDOUT,
-                cwd=cwd, env=environment, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness.lab.child_session_guard", str(scratch), "--",
+             *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=cwd, env=environment, start_new_session=True)
+        assert proc.stdout is not None
+        copier = threading.Thread(target=_copy, args=(proc.stdout, output, lines),
+                                  name="harness-contained-output", daemon=True)
+        copier.start()
         status, timed_out, interrupted = _wait(proc, began + deadline, watch, stop)
-        watch.follow()  # what it wrote after the last look
     except OSError as exc:
         raise LabError(f"{argv[0]}: cannot start it ({exc.strerror})") from None
     finally:
         if proc is not None:
             _end(proc)
+        if copier is not None:
+            copier.join(timeout=GRACE)  # every writer is gone: the pipe is at its end
         shutil.rmtree(scratch, ignore_errors=True)
     return Outcome(status, time.monotonic() - began, timed_out, interrupted,
                    watch.marked_after, watch.peak_rss, output)
 
 
-class _Watch:
-    """What the wait samples: the marker's first appearance, the largest peak RSS, and the
-    output's new lines for whoever follows them."""
+def _copy(pipe, output: Path, lines: Callable[[str], None] | None) -> None:
+    """The pipe's bytes into output as they come, each whole line to `lines`."""
+    partial = b""
+    with pipe, output.open("wb") as sink:
+        while chunk := pipe.read1(65536):
+            sink.write(chunk)
+            sink.flush()
+            if lines is None:
+                continue
+            *whole, partial = (partial + chunk).split(b"\n")
+            for line in whole:
+                lines(_clean(line.decode("utf-8", "replace")))
 
-    def __init__(self, marker: Path | None, began: float, output: Path,
-                 lines: Callable[[str], None] | None) -> None:
+
+class _Watch:
+    """What the wait samples: the marker's first appearance and the largest peak RSS."""
+
+    def __init__(self, marker: Path | None, began: float) -> None:
         self.marker, self.began = marker, began
         self.marked_after: float | None = None
         self.peak_rss = 0
-        self.output, self.lines, self.offset = output, lines, 0
-
-    def follow(self) -> None:
-        """Hand each whole line written since the last look to `lines`."""
-        if self.lines is None:
-            return
-        try:
-            with self.output.open("rb") as file:
-                file.seek(self.offset)
-                chunk = file.read(TAIL_BYTES)
-        except OSError:
-            return
-        whole = chunk[:chunk.rfind(b"\n") + 1]
-        self.offset += len(whole)
-        for line in whole.decode("utf-8", "replace").splitlines():
-            self.lines(_ESCAPES.sub("", line.split("\r")[-1]).rstrip())
 
     def look(self, session: int) -> None:
-        self.follow()
         if self.marker is not None and self.marked_after is None and self.marker.exists():
             self.marked_after = time.monotonic() - self.began
         for pid in members(session):
