@@ -10,18 +10,30 @@ SYSTEM_TOOLS := ip:iproute2 tcpdump:tcpdump tshark:tshark
 # The suite also renders pcaps/index.html in a real browser.
 test: SYSTEM_TOOLS += chromium:chromium
 
+# `make kernels` boots other kernels with virtme-ng in QEMU (KVM where it works, else TCG);
+# virtme-ng-init needs udevd and a static busybox, depmod indexes the unpacked modules.
+# The suite boots guests too (a kernel that does not boot, one past its deadline).
+GUEST_TOOLS := qemu-system-x86_64:qemu-system-x86 depmod:kmod udevadm:udev busybox:busybox-static
+kernels: SYSTEM_TOOLS += $(GUEST_TOOLS)
+test: SYSTEM_TOOLS += $(GUEST_TOOLS)
+# The kernels `make kernels` runs the catalog on, beside the host's, and on which topologies
+# (CI: KERNELS=6.1 KERNEL_TOPOLOGY=loopback); KERNEL_ARGS for more (--jobs 2 --cpus 1...).
+KERNELS ?= 6.1 6.12
+KERNEL_TOPOLOGY ?= both
+KERNEL_ARGS ?=
+
 # Runs at a time in `make verify` and `make soak`, each in its own namespaces.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 # Extra arguments for pytest in `make test`, e.g. PYTEST_ARGS="--junitxml=pcaps/junit.xml" (CI).
 PYTEST_ARGS ?=
 
-.PHONY: verify test lint system venv clean docker-verify bench soak
+.PHONY: verify test lint system venv venv-kernels clean docker-verify bench soak kernels
 
 verify: system venv
 	$(BIN)/harness verify --jobs $(JOBS) --junit pcaps/junit-verify.xml
 
-test: system venv
+test: system venv venv-kernels
 	$(BIN)/pytest -n auto $(PYTEST_ARGS)
 
 lint: venv
@@ -38,7 +50,19 @@ N ?= 200
 soak: system venv
 	$(BIN)/harness soak --rounds $(N) --jobs $(JOBS)
 
+# The catalog on the host and in a guest of each of KERNELS: pcaps/kernels/kernels.json.
+kernels: system venv-kernels
+	$(BIN)/harness kernels $(foreach k,$(KERNELS),--kernel $(k)) --topology $(KERNEL_TOPOLOGY) \
+	  $(KERNEL_ARGS)
+
 venv: $(STAMP)
+
+# virtme-ng only for `make kernels`: an extra of the package (pyproject's `kernels`).
+venv-kernels: $(VENV)/.kernels-installed
+
+$(VENV)/.kernels-installed: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,kernels]' --config-settings editable_mode=compat
+	@touch $@
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

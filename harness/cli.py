@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from harness.core.errors import HarnessError, UsageError
-from harness.core.vocabulary import FAMILIES, LINK_SIDES, RUN_DEADLINE, SERVER_PORT, TOPOLOGIES
+from harness.core.vocabulary import (
+    FAMILIES,
+    LINK_PATHS,
+    LINK_SIDES,
+    RUN_DEADLINE,
+    SERVER_PORT,
+    TOPOLOGIES,
+)
 
 if TYPE_CHECKING:
     from harness.core.link import Link
@@ -52,10 +61,19 @@ def _parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="run the whole catalog into pcaps/: pcapng files, "
                                            "results.json, REPORT.md, index.html (what `make "
                                            "verify` runs)")
+    verify.add_argument("ids", nargs="*", metavar="ID",
+                        help="only these scenarios (ids or FILE.toml paths); all of the "
+                             "catalog when none")
     verify.add_argument("--family", choices=[*FAMILIES, "both"], default="both",
                         help="the address family to run on (default: both)")
+    verify.add_argument("--pcap-dir", default="pcaps",
+                        help="where the pcapng files, results.json and the pages go (pcaps)")
+    verify.add_argument("--no-pages", dest="pages", action="store_false",
+                        help="write results.json but not REPORT.md and index.html (render "
+                             "them later with `harness report`; what a guest does)")
     _link_options(verify, "both")
     _output_options(verify)
+    _kernels_parser(sub)
     soak = sub.add_parser("soak", help="run the catalog N times and report any verdict that "
                                        "changed between rounds (flakes)")
     soak.add_argument("ids", nargs="*", metavar="ID",
@@ -77,9 +95,14 @@ def _parser() -> argparse.ArgumentParser:
                            "harness wrote into the pcapng")
     report = sub.add_parser("report", help="render index.html and REPORT.md again from "
                                            "results.json, without running anything")
-    report.add_argument("--from", dest="source", default="pcaps/results.json", metavar="FILE",
+    report.add_argument("--from", dest="sources", action="append", default=[], metavar="FILE",
                         help="the results to render (pcaps/results.json); the pages are "
-                             "written beside it")
+                             "written beside it. Given more than once (results.json files or "
+                             "folders holding one, e.g. one per kernel from a CI matrix): the "
+                             "table of what changed between them, into --out")
+    report.add_argument("--out", default="pcaps/kernels", metavar="DIR",
+                        help="with several --from: where kernels.json, REPORT.md and "
+                             "index.html go (default: pcaps/kernels)")
     check = sub.add_parser("check", help="match a capture against a pattern")
     check.add_argument("file", help="a pcap or pcapng file (gzipped or not)")
     check.add_argument("--expect", required=True, metavar="PATTERN",
@@ -121,6 +144,51 @@ def _parser() -> argparse.ArgumentParser:
                        help="run each command through /bin/sh -c (default: split into an "
                             "argument list and run without a shell)")
     return parser
+
+
+def _kernels_parser(sub: argparse._SubParsersAction) -> None:
+    kernels = sub.add_parser("kernels", help="run the catalog on the host and in a virtual "
+                                             "machine of each kernel asked for, and write the "
+                                             "table of what changed (kernels.json)")
+    kernels.add_argument("--kernel", action="append", default=[], metavar="K",
+                         help="a kernel to boot: a version (6.1, 6.12: the newest Debian "
+                              "package of it), a package name (linux-image-6.1.0-57-amd64) or "
+                              "the path of a vmlinuz beside its modules; give it once a kernel")
+    kernels.add_argument("--topology", choices=[*TOPOLOGIES, "both"], default="both",
+                         help="the topologies of the catalog to run (default: both)")
+    kernels.add_argument("--family", choices=[*FAMILIES, "both"], default="both",
+                         help="the address family to run on (default: both)")
+    kernels.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                         help="guests at a time (default: 1; each takes the CPUs it is given)")
+    kernels.add_argument("--deadline", type=float, default=900.0, metavar="S",
+                         help="seconds each kernel's run may take, boot to power-off (and the "
+                              "host's catalog); past it the guest is killed, an ERROR "
+                              "(default: 900)")
+    kernels.add_argument("--cache", metavar="DIR",
+                         help="where the kernels' packages are unpacked "
+                              "(default: ~/.cache/tcp-close-harness/kernels)")
+    kernels.add_argument("--out", default="pcaps/kernels", metavar="DIR",
+                         help="where each kernel's results, pcaps and console go, and "
+                              "kernels.json (default: pcaps/kernels)")
+    kernels.add_argument("--memory", default="2G", metavar="SIZE",
+                         help="each guest's memory, as QEMU's -m takes it (default: 2G)")
+    kernels.add_argument("--scenario", action="append", default=[], metavar="ID",
+                         help="only this scenario (an id or a FILE.toml path); give it once a "
+                              "scenario (default: the whole catalog)")
+    kernels.add_argument("--cpus", type=int, default=2, metavar="N",
+                         help="each guest's virtual CPUs, and the catalog's runs at a time "
+                              "inside it (default: 2)")
+    kernels.add_argument("--no-link-fidelity", dest="fidelity", action="store_false",
+                         help="do not run the impaired-link scenarios again in each guest with "
+                              "the kernel's netem and with the user-space link")
+    kernels.add_argument("--no-host", dest="host", action="store_false",
+                         help="do not run the host's own catalog (one CI job per kernel, "
+                              "joined later with `harness report --from DIR --from DIR`)")
+    kernels.add_argument("--link", choices=LINK_PATHS, default="auto",
+                         help="how the guests play a veth link's netem arguments (HARNESS_LINK "
+                              "inside them): kernel, the kernel's netem; user, the user-space "
+                              "link; auto, netem where the kernel has it (default: auto; the "
+                              "host's own run always auto)")
 
 
 def _link_options(parser: argparse.ArgumentParser, default: str) -> None:
@@ -180,9 +248,13 @@ def dispatch(args: argparse.Namespace) -> int:
             return offline.cmd_show(args.file, args.stream, args.ladder)
         return offline.cmd_check(args.file, args.expect, args.stream)
     if args.command == "report":
+        if len(args.sources) > 1:
+            from harness.orchestration.kernel_report import cmd_report_kernels
+
+            return cmd_report_kernels(args.sources, args.out)
         from harness.orchestration.pages import cmd_report
 
-        return cmd_report(args.source)
+        return cmd_report((args.sources or ["pcaps/results.json"])[0])
     if args.command == "run":
         from harness.orchestration.verify import cmd_run
 
@@ -192,9 +264,20 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "verify":
         from harness.orchestration.verify import cmd_run
 
-        return cmd_run([], "pcaps", "pcaps/results.json", args.family, require_tshark=True,
-                       pages=True, topology=args.topology, link=_link(args), jobs=args.jobs,
+        return cmd_run(args.ids, args.pcap_dir, str(Path(args.pcap_dir) / "results.json"),
+                       args.family,
+                       require_tshark=True,
+                       pages=args.pages, topology=args.topology, link=_link(args), jobs=args.jobs,
                        deadline=args.deadline, verbose=args.verbose, junit_path=args.junit)
+    if args.command == "kernels":
+        from harness.orchestration.kernels import Settings, cmd_kernels
+
+        signal.signal(signal.SIGTERM, _interrupted)  # a CI job cancelled: as Ctrl-C
+
+        settings = Settings(args.topology, args.family, args.deadline, Path(args.out),
+                            args.memory, args.cpus, args.link, tuple(args.scenario),
+                            args.fidelity, args.host)
+        return cmd_kernels(args.kernel, settings, args.jobs, args.cache)
     if args.command == "soak":
         from harness.orchestration.soak import cmd_soak
 
@@ -204,6 +287,11 @@ def dispatch(args: argparse.Namespace) -> int:
 
     return cmd_probe(args.server, args.client, args.expect, args.family, args.topology,
                      args.pcap, args.timeout, args.shell, args.port, _link(args))
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    """SIGTERM taken as Ctrl-C, so every guest is stopped on the way out."""
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -143,3 +143,10 @@ def test_version_prints_the_package_version(capsys) -> None:
     assert ended.value.code == 0
     assert capsys.readouterr().out == f"tcp-close-harness {version()} (Python " \
         f"{__import__('platform').python_version()})\n"
+
+
+def test_cross_check_batches_grow_only_where_tshark_is_slow() -> None:
+    from harness.orchestration.checking import BATCH, LINGER, due
+
+    assert due(0.0) == due(0.4) == due(1.0) == (BATCH, LINGER)  # the host: as before
+    assert due(8.5) == (BATCH * 9, 85.0)  # a guest without KVM: few, large batches

@@ -140,3 +140,23 @@ def test_the_kernel_section_names_what_a_test_and_results_json_use() -> None:
     for name in ("lab.expect_rst_reason", "lab.expect_transitions", "`transitions`",
                  "`resets`", f"{SWITCH}=off", "KernelUndecided"):
         assert name in kernel, name
+
+
+def test_the_readme_s_ci_matrix_join_runs_on_folders_shaped_as_the_jobs_upload_them(
+        tmp_path: Path, monkeypatch) -> None:
+    import json
+    import shlex
+
+    section = README[README.index("### Other kernels"):README.index("### Your own programs")]
+    (line,) = [ln for ln in section.splitlines() if ln.startswith("harness report --from")]
+    argv = shlex.split(line)[1:]
+    monkeypatch.chdir(tmp_path)
+    run = {"id": "default-close", "family": "ipv4", "topology": "loopback", "verdict": "pass",
+           "pcap": "pcaps/default-close-ipv4.pcapng", "claims": []}
+    for folder in argv[argv.index("--from") + 1::2][:argv.count("--from")]:
+        Path(folder).mkdir(parents=True)
+        kernel = Path(folder).name if Path(folder).name != "pcaps" else "6.18"
+        Path(folder, "results.json").write_text(json.dumps({"kernel": kernel, "runs": [run]}))
+    assert main(argv) == 0
+    table = json.loads(Path(argv[argv.index("--out") + 1], "kernels.json").read_text())
+    assert table["summary"] == {"kernels": 3, "errors": 0, "rows": 1, "differing": 0}

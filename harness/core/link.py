@@ -3,6 +3,7 @@ first RSTs a side sends dropped; and what the user-space link can play of netem.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,11 +12,46 @@ from harness.core.call_spec import type_problem
 from harness.core.errors import UserError, closest, quoted
 from harness.core.packet_token import parse_packet_token
 from harness.core.pattern_error import PatternError
-from harness.core.vocabulary import LINK_SIDES, SIDES
+from harness.core.vocabulary import LINK_PATHS, LINK_SIDES, SIDES
 
 
 class LinkError(UserError, ValueError):
     """Link settings that cannot be played; the message says which and what to write."""
+
+
+#: The setting that chooses how netem arguments are played (read by `link_path` only):
+#: `auto` (the default) the kernel's netem where the kernel has it, the user-space link
+#: otherwise; `kernel` the kernel's netem or an error; `user` the user-space link always.
+#: A link that drops chosen packets is played by the user-space link whatever it says.
+LINK_ENV = "HARNESS_LINK"
+#: Seconds the user-space link may take to start forwarding (default 10; a TCG guest is
+#: slower: `harness kernels` gives its guests more).
+LINK_START_ENV = "HARNESS_LINK_START"
+LINK_START = 10.0
+
+
+def link_path(environ: Mapping[str, str] = os.environ) -> str:
+    """auto, kernel or user, from HARNESS_LINK (empty or unset: auto)."""
+    value = environ.get(LINK_ENV, "").strip().lower() or "auto"
+    if value not in LINK_PATHS:
+        raise LinkError(f"{LINK_ENV}={environ[LINK_ENV]!r}: write one of "
+                        f"{', '.join(LINK_PATHS)}")
+    return value
+
+
+def link_start(environ: Mapping[str, str] = os.environ) -> float:
+    """Seconds the user-space link may take to start, from HARNESS_LINK_START."""
+    text = environ.get(LINK_START_ENV, "").strip()
+    if not text:
+        return LINK_START
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:
+        raise LinkError(f"{LINK_START_ENV}={text!r}: write a number of seconds above 0 "
+                        "(at most 3600)")
+    return seconds
 
 
 @dataclass(frozen=True)

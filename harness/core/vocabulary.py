@@ -13,6 +13,8 @@ SIDES = ("client", "server")
 ACTORS = (*SIDES, "lab")
 #: Where the peers live: one namespace's `lo`, or two namespaces joined by a veth pair.
 TOPOLOGIES = ("loopback", "veth")
+#: How a veth link's netem arguments are played (HARNESS_LINK; harness.core.link.link_path).
+LINK_PATHS = ("auto", "kernel", "user")
 #: Whose egress an impaired link's qdisc sits on.
 LINK_SIDES = ("both", *SIDES)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import os
 import queue
 import select
@@ -32,36 +31,26 @@ from scapy.supersocket import SimpleSocket
 
 from harness.core.errors import LabError
 from harness.lab.netns import Namespace
+from harness.lab.packet_socket import (
+    ETH_P_ALL,
+    PACKET_IGNORE_OUTGOING,
+    SOL_PACKET,
+    TCP_ONLY,
+    attach_filter,
+)
 from harness.pcap.model import Record
 
-ETH_P_ALL = 0x0003
-SOL_PACKET = 263
 PACKET_STATISTICS = 6
-PACKET_IGNORE_OUTGOING = 23
 PACKET_OUTGOING = 4
 SO_TIMESTAMPNS = 35
 SO_RCVBUFFORCE = 33
 RECV_BUFFER = 16 * 1024 * 1024
-SO_ATTACH_FILTER = 26
 _SNAPLEN = 262144
-# `tcpdump -dd -y EN10MB tcp`: IPv4 with protocol 6, or IPv6 with next header 6 (or a
-# fragment header followed by 6). Each instruction is (code, jt, jf, k).
-TCP_ONLY = ((0x28, 0, 0, 12), (0x15, 0, 2, 0x0800), (0x30, 0, 0, 23), (0x15, 6, 7, 6),
-            (0x15, 0, 6, 0x86DD), (0x30, 0, 0, 20), (0x15, 3, 0, 6), (0x15, 0, 3, 0x2C),
-            (0x30, 0, 0, 54), (0x15, 0, 1, 6), (0x6, 0, 0, 0x40000), (0x6, 0, 0, 0))
 _CMSG_SPACE = socket.CMSG_SPACE(16)
 
 
 class CaptureError(LabError):
     """The capture could not start, or lost packets."""
-
-
-def attach_filter(sock: socket.socket, program: tuple[tuple[int, int, int, int], ...]) -> None:
-    """Attach a classic BPF program (SO_ATTACH_FILTER); the kernel copies it."""
-    code = b"".join(struct.pack("HBBI", *insn) for insn in program)
-    buffer = ctypes.create_string_buffer(code)
-    fprog = struct.pack("HL", len(program), ctypes.addressof(buffer))
-    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
 
 
 def open_packet_socket(ifname: str = "lo", keep_outgoing: bool = False

@@ -35,14 +35,14 @@ from harness.core.packet import Packet, PacketBuilder
 from harness.core.packet_token import PacketToken, parse_packet_token
 from harness.core.segment import LINKTYPE_ETHERNET, segment_from_frame
 from harness.core.vocabulary import SIDES
-from harness.lab.capture import (
+from harness.lab.netns import join_for_life
+from harness.lab.packet_socket import (
     ETH_P_ALL,
     PACKET_IGNORE_OUTGOING,
     SOL_PACKET,
     TCP_ONLY,
     attach_filter,
 )
-from harness.lab.netns import join_for_life
 
 PACKET_VNET_HDR = 15
 _VNET_HDR = 10  # struct virtio_net_hdr

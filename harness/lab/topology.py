@@ -5,8 +5,11 @@
 addressed from the documentation ranges (192.0.2.0/24, 2001:db8::/64, IPv6 without DAD so
 the first connect never races it, neighbours entered statically so no ARP or neighbour
 discovery delays the first packet); the capture listens on the client's end, where every
-packet passes exactly once (leaving or arriving). A netem qdisc can impair the link, and a
-tc filter can drop RSTs for a while.
+packet passes exactly once (leaving or arriving). An impaired link puts a third namespace
+between them, joined to each by its own veth pair, where the link is played: by the kernel's
+netem (a bridge, a netem qdisc on the egress towards each delayed side's peer) or by the
+user-space link (harness.lab.child_link_agent). Both players sit beyond the capture, so it
+sees the client's packets as they leave and the server's as they arrive, whichever plays.
 
 Links and addresses are made over netlink with pyroute2; qdiscs and filters with `tc`, run
 inside the namespace (it takes tc's own syntax, which is what users know).
@@ -22,7 +25,7 @@ import subprocess
 import sys
 
 from harness.core.errors import LabError, UsageError
-from harness.core.link import Link, LinkError
+from harness.core.link import Link, LinkError, link_path, link_start
 from harness.core.vocabulary import LOOPBACK, SIDES, TOPOLOGIES, VETH
 from harness.lab.netns import Namespace
 
@@ -30,7 +33,6 @@ IFNAMES = {"client": "veth-client", "server": "veth-server"}
 _IFA_F_NODAD = 0x02
 _NUD_PERMANENT = 0x80
 _TC_TIMEOUT = 10.0
-_AGENT_START = 10.0
 
 
 class TopologyError(LabError):
@@ -75,24 +77,22 @@ class Topology:
 
 
 class VethTopology(Topology):
-    """Two namespaces joined by a veth pair; with an impaired link, by two pairs and a
-    user-space link between them in a third namespace when the kernel has no netem."""
+    """Two namespaces joined by a veth pair; with an impaired link, by two pairs and a third
+    namespace between them where the kernel's netem or the user-space link plays it."""
 
     name = "veth"
 
     def __init__(self, link: Link | None = None) -> None:
         self._made: list[Namespace] = []
         self._agent: subprocess.Popen | None = None
+        self._middle: Namespace | None = None  # where the kernel's netem plays the link
         self.link = link
         try:
             self.client_ns, self.server_ns = self._namespace(), self._namespace()
             self.capture_ns, self.capture_if = self.client_ns, IFNAMES["client"]
             self.keep_outgoing = True  # one end of a veth sees each packet once
-            self.emulated = link is not None and (link.in_user_space
-                                                  or not kernel_has_netem())
+            self.emulated = link is not None and plays_in_user_space(link)
             self._build()
-            if link is not None and link.netem and not self.emulated:
-                self.impair(link)
         except BaseException:
             self.close()
             raise
@@ -103,13 +103,19 @@ class VethTopology(Topology):
         return ns
 
     def _build(self) -> None:
-        if self.emulated:
+        if self.link is not None:
             middle = self._namespace()
             for side in SIDES:
                 far = middle.fd
                 self.ns_of(side).run(lambda s=side, f=far: _make_pair(s, f"link-{s}", f))
-            middle.run(lambda: [_up(f"link-{side}") for side in SIDES])
-            self._start_agent(middle)
+            if self.emulated:
+                middle.run(lambda: [_up(f"link-{side}") for side in SIDES])
+                self._start_agent(middle)
+            else:
+                middle.run(_bridge)
+                self._middle = middle
+                if self.link.netem:
+                    self.impair(self.link)
         else:
             server_fd = self.server_ns.fd
             self.client_ns.run(lambda: _make_pair("client", IFNAMES["server"], server_fd))
@@ -135,10 +141,11 @@ class VethTopology(Topology):
             command += ["--drop", f"{rule.token}:{rule.count}"]
         self._agent = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        pass_fds=(middle.fd,))
-        ready = select.select([self._agent.stdout], [], [], _AGENT_START)[0]
+        start = link_start()
+        ready = select.select([self._agent.stdout], [], [], start)[0]
         line = self._agent.stdout.readline() if ready else b""
         if line.strip() != b"ready":
-            raise TopologyError(f"the user-space link did not start within {_AGENT_START:.0f} "
+            raise TopologyError(f"the user-space link did not start within {start:g} "
                                 f"s (exit status {self._agent.poll()})")
 
     def server_ip(self, family: str) -> str:
@@ -152,8 +159,9 @@ class VethTopology(Topology):
                  f"net:[{self.client_ns.inode}] ({VETH['client']['ipv4'][0]}, "
                  f"{VETH['client']['ipv6'][0]}), server in net:[{self.server_ns.inode}] "
                  f"({VETH['server']['ipv4'][0]}, {VETH['server']['ipv6'][0]})")
-        if self.emulated and self.link is not None:
-            where += f"; between them a user-space link ({self.link_text()})"
+        if self.link is not None:
+            player = "a user-space link" if self.emulated else "a bridge with the kernel's netem"
+            where += f"; between them {player} ({self.link_text()})"
         return where
 
     def link_text(self) -> str:
@@ -161,23 +169,27 @@ class VethTopology(Topology):
         return self.link.describe() if self.link is not None else "no impairment"
 
     def impair(self, link: Link) -> None:
-        """A netem qdisc on the egress of the link's side(s)."""
+        """netem on the middle's egress towards the far peer of each side the link delays:
+        a client's packet is delayed leaving the middle for the server, past the capture."""
         for side in link.sides():
-            self._tc(side, ["qdisc", "replace", "dev", IFNAMES[side], "root", "netem",
-                            *shlex.split(link.netem)])
+            towards = "server" if side == "client" else "client"
+            self._tc(f"the link towards the {towards}",
+                     ["qdisc", "replace", "dev", f"link-{towards}", "root", "netem",
+                      *shlex.split(link.netem)])
 
-    def _tc(self, side: str, args: list[str]) -> None:
+    def _tc(self, where: str, args: list[str]) -> None:
         def run() -> subprocess.CompletedProcess:
             return subprocess.run(["tc", *args], capture_output=True, text=True,
                                   timeout=_TC_TIMEOUT, check=False)
 
+        assert self._middle is not None
         try:
-            done = self.ns_of(side).run(run)
+            done = self._middle.run(run)
         except FileNotFoundError:
             raise TopologyError("tc is not installed: apt-get install iproute2") from None
         if done.returncode != 0:
             message = (done.stderr.strip().splitlines() or ["no message"])[-1]
-            raise TopologyError(f"`tc {' '.join(args)}` failed on the {side}'s end: {message}")
+            raise TopologyError(f"`tc {' '.join(args)}` failed on {where}: {message}")
 
     def close(self) -> None:
         """Stop the link's process, then drop the namespaces."""
@@ -189,6 +201,7 @@ class VethTopology(Topology):
                 with contextlib.suppress(OSError):
                     pipe.close()
             self._agent = None
+        self._middle = None
         for ns in self._made:
             ns.close()
         self._made = []
@@ -205,6 +218,19 @@ def _make_pair(side: str, far_name: str, far_fd: int) -> None:
     with _iproute() as ipr:
         ipr.link("add", ifname=IFNAMES[side], kind="veth",
                  peer={"ifname": far_name, "net_ns_fd": far_fd})
+
+
+def _bridge() -> None:
+    """In the middle namespace: a bridge over both links' ends, up (no STP: it forwards at
+    once)."""
+    with _iproute() as ipr:
+        ipr.link("add", ifname="link-bridge", kind="bridge")
+        bridge = ipr.link_lookup(ifname="link-bridge")[0]
+        for side in SIDES:
+            index = ipr.link_lookup(ifname=f"link-{side}")[0]
+            ipr.link("set", index=index, master=bridge)
+            ipr.link("set", index=index, state="up")
+        ipr.link("set", index=bridge, state="up")
 
 
 def _up(ifname: str) -> None:
@@ -268,12 +294,25 @@ def kernel_has_netem() -> bool:
     return _netem["answer"]
 
 
+def plays_in_user_space(link: Link) -> bool:
+    """Whether the user-space link plays this link here: it drops chosen packets, or
+    HARNESS_LINK says user, or it says auto and the kernel has no netem. With kernel and no
+    netem in the kernel, a TopologyError."""
+    if link.in_user_space:
+        return True
+    path = link_path()
+    if path == "kernel" and not kernel_has_netem():
+        raise TopologyError("HARNESS_LINK=kernel: this kernel has no netem qdisc "
+                            "(modprobe sch_netem)")
+    return path == "user" or (path == "auto" and not kernel_has_netem())
+
+
 def netem_problem(link: Link) -> str | None:
     """Why this link cannot be made here (one line), or None: netem arguments are tried on a
     scratch namespace's lo when the kernel has netem, and checked against what the user-space
     link plays when it has not."""
     try:
-        if not kernel_has_netem() or link.in_user_space:
+        if plays_in_user_space(link):
             link.emulated()
             return None
         words = shlex.split(link.netem)

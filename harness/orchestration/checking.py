@@ -4,12 +4,15 @@ once its verdict has the check's say in it, so a run has one verdict line, never
 
 A batch (at most BATCH runs) is taken when BATCH runs wait, when the first has waited LINGER
 seconds, or at the end: a verify of 98 runs starts tshark about ten times, not 98 (a start
-costs ~0.15-0.3 s), and a run's line appears at most about a second after the run.
+costs ~0.15-0.3 s), and a run's line appears at most about a second after the run. Where a
+batch costs more than SLOW seconds (tshark in a guest without KVM: ~10 s), batches grow with
+that cost (`due`): fewer, larger ones, each run's line later.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +34,18 @@ from harness.orchestration.tshark import (
 
 BATCH = 12
 LINGER = 1.0
+#: Seconds a batch may cost before batches grow with their cost.
+SLOW = 1.0
+#: How many times the last batch's cost a run may wait for its batch, where batches are slow.
+SLOW_LINGER = 10
+
+
+def due(cost: float) -> tuple[int, float]:
+    """How many runs a batch may take and how long its first run may wait for it, given what
+    the last batch cost (seconds; 0 before the first)."""
+    if cost <= SLOW:
+        return BATCH, LINGER
+    return BATCH * math.ceil(cost), SLOW_LINGER * cost
 
 
 def tshark_tool(required: bool) -> str | None:
@@ -169,6 +184,7 @@ class CheckedInOrder:
         self._show = show
         self._pending: list[Finished] = []
         self._since = 0.0
+        self._cost = 0.0  # seconds the last batch took to check
         self._closed = False
         self._done: list[Finished] = []
         self._failure: BaseException | None = None
@@ -205,7 +221,10 @@ class CheckedInOrder:
     def _serve(self) -> None:
         try:
             while (batch := self._next_batch()) is not None:
-                for finished in self._check(batch):  # type: ignore[misc]
+                began = time.monotonic()
+                checked = self._check(batch)  # type: ignore[misc]
+                self._cost = time.monotonic() - began
+                for finished in checked:
                     self._show(finished)
                     self._done.append(finished)
         except BaseException as exc:  # a bug of ours: raised again by close()
@@ -214,13 +233,14 @@ class CheckedInOrder:
     def _next_batch(self) -> list[Finished] | None:
         """Wait for a batch to be due; None once closed with nothing left."""
         with self._wake:
+            size, linger = due(self._cost)
             while True:
                 waited = time.monotonic() - self._since
-                if self._pending and (self._closed or len(self._pending) >= BATCH
-                                      or waited >= LINGER):
-                    batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+                if self._pending and (self._closed or len(self._pending) >= size
+                                      or waited >= linger):
+                    batch, self._pending = self._pending[:size], self._pending[size:]
                     self._since = time.monotonic()
                     return batch
                 if self._closed:
                     return None
-                self._wake.wait(LINGER - waited if self._pending else None)
+                self._wake.wait(linger - waited if self._pending else None)
