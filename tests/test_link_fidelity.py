@@ -143,3 +143,22 @@ def test_a_kernel_s_own_veth_runs_are_its_netem_side_when_it_has_no_netem_pass(
     assert (fidelity["runs"], fidelity["differing"]) == (3, 1)  # default-close is no twin
     shutil.rmtree(folder / "link-user")
     assert fidelity_of(folder)[0] is None
+
+
+def test_kernels_fails_on_what_the_harness_could_not_tell_not_on_a_kernel_differing() -> None:
+    from harness.core.kernel_table import Column
+    from harness.orchestration.kernels import outcome_problems
+
+    host = Column("6.18", True, _results("6.18", USER))
+    differs = Column("6.1", results=_results("6.1", KERNEL),  # a FAIL: the kernel differs
+                     fidelity=compare(_results("6.1", USER), _results("6.1", USER)))
+    assert outcome_problems([host, differs]) == []
+    errored = copy.deepcopy(KERNEL)
+    errored[0]["verdict"] = "error"
+    unfaithful = compare(_results("6.1", KERNEL), _results("6.1", USER))
+    assert outcome_problems([
+        Column("6.18", True, _results("6.18", KERNEL)),
+        Column("6.1", results=_results("6.1", errored), fidelity=unfaithful),
+        Column("6.12", error="never began the catalog")]) == [
+        "1 of the host's runs did not pass", "1 of 6.1's runs were ERRORs",
+        "on 6.1 the user-space link and netem differ in 1 runs", "6.12 gave no results"]

@@ -84,8 +84,30 @@ def cmd_kernels(asked: Sequence[str], settings: Settings, jobs: int = 1,
     print("\n".join(kernel_table.lines(table)))
     for path in files:
         print(f"kernels: {path}")
-    ok = all(c.results is not None and not c.results.not_passed() for c in columns)
-    return 0 if ok else 1
+    problems = outcome_problems(columns)
+    print(f"kernels: {'; '.join(problems)}" if problems else
+          "kernels: every kernel gave results, the host's runs passed, no guest's run was an "
+          "ERROR and the user-space link played every impaired-link run as netem did (a run "
+          "that fails on another kernel is a difference, listed above, not a failure)")
+    return 1 if problems else 0
+
+
+def outcome_problems(columns: Sequence[kernel_table.Column]) -> list[str]:
+    """Why `harness kernels` exits 1 (none: 0): a kernel without results, a host run that
+    did not pass, a guest's run the harness could not judge (ERROR), a link-fidelity
+    difference. A guest's FAIL is the kernel differing, which the table shows."""
+    problems = []
+    for c in columns:
+        if c.results is None:
+            problems.append(f"{c.label} gave no results")
+        elif c.host and c.results.not_passed():
+            problems.append(f"{len(c.results.not_passed())} of the host's runs did not pass")
+        elif errors := [r for r in c.results.runs if r.verdict == "error"]:
+            problems.append(f"{len(errors)} of {c.label}'s runs were ERRORs")
+        if c.fidelity and c.fidelity.get("differing"):
+            problems.append(f"on {c.label} the user-space link and netem differ in "
+                            f"{c.fidelity['differing']} runs")
+    return problems
 
 
 def _unique(kernels: list[kernel_cache.Kernel]) -> list[kernel_cache.Kernel]:
