@@ -111,6 +111,7 @@ def test_a_kernel_that_does_not_boot_is_an_error_column_with_its_console(
     column = kernels._guest(_bad_kernel(tmp_path), settings, tmp_path, threading.Event())
     assert column.results is None
     assert column.error.startswith("never began the catalog: the kernel did not boot"), column
+    assert column.facts["boots"] == kernels.BOOTS == 2, "a kernel that cannot boot is tried twice"
     assert column.console, "no console lines kept"
     assert _ours_left(tmp_path) == []
 
