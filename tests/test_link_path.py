@@ -69,14 +69,13 @@ def test_a_link_that_drops_chosen_packets_is_always_the_user_space_links(
     assert topology.plays_in_user_space(Link(drop=(Drop("<F."),)))
 
 
-def test_the_guests_get_the_link_path_and_a_longer_start_under_tcg(monkeypatch) -> None:
+def test_the_guests_get_a_longer_start_for_the_user_space_link_under_tcg(monkeypatch) -> None:
     monkeypatch.delenv("HARNESS_LINK_START", raising=False)
-    assert kernels.guest_env("user", kvm=False) == [
-        "env", "HARNESS_LINK=user", f"HARNESS_LINK_START={LINK_START * kernels.TCG_SLOWDOWN:g}"]
-    assert kernels.guest_env("kernel", kvm=True) == [
-        "env", "HARNESS_LINK=kernel", f"HARNESS_LINK_START={LINK_START:g}"]
+    assert kernels.guest_env(kvm=False) == [
+        "env", f"HARNESS_LINK_START={LINK_START * kernels.TCG_SLOWDOWN:g}"]
+    assert kernels.guest_env(kvm=True) == ["env", f"HARNESS_LINK_START={LINK_START:g}"]
     monkeypatch.setenv("HARNESS_LINK_START", "20")
-    assert kernels.guest_env("auto", kvm=False)[2] == f"HARNESS_LINK_START={20 * 6:g}"
+    assert kernels.guest_env(kvm=False)[1] == f"HARNESS_LINK_START={20 * 6:g}"
 
 
 def test_kernels_refuses_a_link_path_it_does_not_know(capsys) -> None:

@@ -167,12 +167,12 @@ def fidelity_ids(settings: Settings) -> list[str]:
 TCG_SLOWDOWN = 6
 
 
-def guest_env(link: str, *, kvm: bool) -> list[str]:
-    """`env NAME=VALUE ...` before the guest's command (virtme-ng does not pass the host's
-    environment in): the link path asked for (each pass sets its own), and the user-space
-    link's start deadline, longer under TCG."""
+def guest_env(*, kvm: bool) -> list[str]:
+    """`env NAME=VALUE` before the guest's command (virtme-ng does not pass the host's
+    environment in): the user-space link's start deadline, longer under TCG. The link path
+    is each pass's own (`passes`)."""
     start = link_start() * (1 if kvm else TCG_SLOWDOWN)
-    return ["env", f"{LINK_ENV}={link}", f"{LINK_START_ENV}={start:g}"]
+    return ["env", f"{LINK_START_ENV}={start:g}"]
 
 
 def _say(line: str) -> None:
@@ -184,8 +184,7 @@ def _host(settings: Settings) -> kernel_table.Column:
     _say(f"kernel {label} (host): running the catalog")
     outcome = contained.run(catalog_argv(out, settings, 0), out / "output.log",
                             settings.deadline, cwd=Path.cwd(), marker=out / "catalog.json")
-    return _column(label, out, outcome, {"catalog_seconds": round(outcome.seconds, 1)},
-                   host=True)
+    return _column(label, out, outcome, {}, host=True)  # its seconds: catalog.json's
 
 
 def _guests(kernels: Sequence[kernel_cache.Kernel], settings: Settings, jobs: int,
@@ -220,7 +219,7 @@ def _guest(kernel: kernel_cache.Kernel, settings: Settings, cache: Path,
         accel = "tcg" if kvm_problem else "kvm"
         _say(f"kernel {label}: booting under {accel.upper()}"
              + (f" (no KVM: {kvm_problem})" if kvm_problem else ""))
-        command = [*guest_env(settings.link, kvm=not kvm_problem),
+        command = [*guest_env(kvm=not kvm_problem),
                    *catalog_argv(out, settings, settings.cpus, fidelity)]
         spent, attempts = 0.0, 0
         while True:
