@@ -131,25 +131,35 @@ def test_veth_lab_captures_each_tcp_packet_once_and_nothing_else(family: str) ->
 
 
 def _link_agents() -> list[int]:
-    """This process's link agents (another test's, running beside us, are not ours)."""
+    """This process's link agents (another test's, running beside us, are not ours): forked
+    ones are our children named harness-link; executed ones name us with --parent."""
     from pathlib import Path
+
+    from harness.lab.agent_process import LINK_NAME
 
     found, ours = [], f"--parent\0{os.getpid()}\0".encode()
     for entry in Path("/proc").iterdir():
         try:
-            cmdline = (entry / "cmdline").read_bytes() if entry.name.isdigit() else b""
-            if b"harness.lab.child_link_agent" in cmdline and ours in cmdline:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                found += [int(entry.name)] if stat != "Z" else []
+            if not entry.name.isdigit():
+                continue
+            cmdline = (entry / "cmdline").read_bytes()
+            name, rest = (entry / "stat").read_text().rsplit(")", 1)
+            state, ppid = rest.split()[:2]
+            forked = name.split("(", 1)[1] == LINK_NAME and int(ppid) == os.getpid()
+            executed = b"harness.lab.child_link_agent" in cmdline and ours in cmdline
+            found += [int(entry.name)] if (forked or executed) and state != "Z" else []
         except OSError:
             continue
     return found
 
 
-def test_an_impaired_link_delays_each_way_and_leaves_nothing_behind() -> None:
+@pytest.mark.parametrize("start", ["fork", "exec"])
+def test_an_impaired_link_delays_each_way_and_leaves_nothing_behind(
+        start: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from harness.core.link import Link
     from harness.lab.topology import kernel_has_netem
 
+    monkeypatch.setenv("HARNESS_PEER_START", start)  # how peers and the link start
     before, in_user_space = set(_link_agents()), not kernel_has_netem()
     with Lab(family="ipv4", scenario="link-check", topology="veth",
              link=Link("delay 30ms")) as lab:

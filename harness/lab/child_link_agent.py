@@ -13,7 +13,10 @@ Run as `python -m harness.lab.child_link_agent --netns-fd FD --parent PID --clie
 [--delay-client S] [--delay-server S] [--loss P] [--drop-rst-from SIDE --drop-rst-count N]
 [--drop TOKEN:COUNT ...]`
 (delays are per egress side, in seconds); it prints one line, `ready`, once both packet
-sockets are bound, and forwards until its parent dies or stdin closes.
+sockets are bound, and forwards until its parent dies or stdin closes. The harness forks it
+from its own interpreter by default (harness.lab.agent_process), which then calls
+`run_forked` with those options: in a guest under TCG a fresh interpreter took 6-13 s to
+start, since every file it imports is read over 9p.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ import struct
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TextIO
 
 from harness.core.packet import Packet, PacketBuilder
 from harness.core.packet_token import PacketToken, parse_packet_token
@@ -146,8 +148,9 @@ def open_link_socket(ifname: str) -> socket.socket:
     return sock
 
 
-def forward(ways: dict[socket.socket, Direction], rules: Rules, control: TextIO) -> None:
-    """Move frames until control (stdin) closes: read what arrives, send what is due."""
+def forward(ways: dict[socket.socket, Direction], rules: Rules, control: int) -> None:
+    """Move frames until the control descriptor (the harness's pipe) closes: read what
+    arrives, send what is due."""
     sel = selectors.DefaultSelector()
     for sock in ways:
         sel.register(sock, selectors.EVENT_READ)
@@ -158,7 +161,7 @@ def forward(ways: dict[socket.socket, Direction], rules: Rules, control: TextIO)
         wait = None if due is None else max(0.0, due - time.monotonic())
         for key, _ in sel.select(wait):
             if key.fileobj is control:
-                if not os.read(control.fileno(), 4096):
+                if not os.read(control, 4096):
                     return
                 continue
             sock, way = key.fileobj, ways[key.fileobj]
@@ -183,25 +186,39 @@ def chosen_drops(rules: list[str]) -> dict[str, list[Chosen]]:
     return by_side
 
 
+def parser() -> argparse.ArgumentParser:
+    """The link's options, as the harness passes them (executed or forked)."""
+    options = argparse.ArgumentParser(prog="python -m harness.lab.child_link_agent")
+    options.add_argument("--netns-fd", type=int, required=True)
+    options.add_argument("--parent", type=int, required=True)
+    options.add_argument("--client", required=True, help="the interface towards the client")
+    options.add_argument("--server", required=True, help="the interface towards the server")
+    options.add_argument("--delay-client", type=float, default=0.0,
+                         help="seconds added to frames the client sends")
+    options.add_argument("--delay-server", type=float, default=0.0,
+                         help="seconds added to frames the server sends")
+    options.add_argument("--loss", type=float, default=0.0, help="share of frames lost, 0..1")
+    options.add_argument("--drop-rst-from", choices=SIDES)
+    options.add_argument("--drop-rst-count", type=int, default=1)
+    options.add_argument("--drop", action="append", default=[], metavar="TOKEN:COUNT",
+                         help="drop the first COUNT packets that fit a pattern token (`<F.`)")
+    return options
+
+
 def main() -> None:
-    """Join the middle namespace, tie our life to the parent's, then forward."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--netns-fd", type=int, required=True)
-    parser.add_argument("--parent", type=int, required=True)
-    parser.add_argument("--client", required=True, help="the interface towards the client")
-    parser.add_argument("--server", required=True, help="the interface towards the server")
-    parser.add_argument("--delay-client", type=float, default=0.0,
-                        help="seconds added to frames the client sends")
-    parser.add_argument("--delay-server", type=float, default=0.0,
-                        help="seconds added to frames the server sends")
-    parser.add_argument("--loss", type=float, default=0.0, help="share of frames lost, 0..1")
-    parser.add_argument("--drop-rst-from", choices=SIDES)
-    parser.add_argument("--drop-rst-count", type=int, default=1)
-    parser.add_argument("--drop", action="append", default=[], metavar="TOKEN:COUNT",
-                        help="drop the first COUNT packets that fit a pattern token (`<F.`)")
-    args = parser.parse_args()
+    """Executed afresh: read the options, then run as a forked link does."""
+    args = parser().parse_args()
+    run_forked(args.netns_fd, args.parent, sys.argv[1:])
+
+
+def run_forked(netns_fd: int, parent: int, argv: list[str]) -> None:
+    """In a process the harness started (executed or forked): join the middle namespace, tie
+    our life to the parent's, then forward until descriptor 0 closes; the process ends here.
+    argv holds the options of `parser()` (its --netns-fd and --parent are not used here)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the orchestrator's to handle
-    join_for_life(args.netns_fd, args.parent)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked child keeps the harness's handler
+    args = parser().parse_args(argv)
+    join_for_life(netns_fd, parent)
     towards_client, towards_server = open_link_socket(args.client), open_link_socket(args.server)
     drops = {side: args.drop_rst_count if args.drop_rst_from == side else 0
              for side in SIDES}
@@ -210,8 +227,9 @@ def main() -> None:
                                       chosen["client"]),
             towards_server: Direction(towards_client, args.delay_server, drops["server"],
                                       chosen["server"], from_client=False)}
-    os.write(sys.stdout.fileno(), b"ready\n")
-    forward(ways, Rules(args.loss), sys.stdin)
+    os.write(1, b"ready\n")
+    forward(ways, Rules(args.loss), 0)
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -18,15 +18,14 @@ inside the namespace (it takes tc's own syntax, which is what users know).
 from __future__ import annotations
 
 import contextlib
-import os
 import select
 import shlex
 import subprocess
-import sys
 
 from harness.core.errors import LabError, UsageError
 from harness.core.link import Link, LinkError, link_path, link_start
 from harness.core.vocabulary import LOOPBACK, SIDES, TOPOLOGIES, VETH
+from harness.lab.agent_process import ForkedAgent, default_start, start_link_agent
 from harness.lab.netns import Namespace
 
 IFNAMES = {"client": "veth-client", "server": "veth-server"}
@@ -84,7 +83,7 @@ class VethTopology(Topology):
 
     def __init__(self, link: Link | None = None) -> None:
         self._made: list[Namespace] = []
-        self._agent: subprocess.Popen | None = None
+        self._agent: ForkedAgent | subprocess.Popen | None = None
         self._middle: Namespace | None = None  # where the kernel's netem plays the link
         self.link = link
         try:
@@ -129,18 +128,14 @@ class VethTopology(Topology):
         assert self.link is not None
         loss, delay = self.link.emulated()
         sides = self.link.sides() if self.link.netem else ()
-        command = [sys.executable, "-m", "harness.lab.child_link_agent",
-                   "--netns-fd", str(middle.fd),
-                   "--parent", str(os.getpid()), "--client", "link-client", "--server",
-                   "link-server", "--loss", str(loss),
+        options = ["--client", "link-client", "--server", "link-server", "--loss", str(loss),
                    *(a for side in sides for a in (f"--delay-{side}", str(delay)))]
         if self.link.drop_rst_from:
-            command += ["--drop-rst-from", self.link.drop_rst_from, "--drop-rst-count",
+            options += ["--drop-rst-from", self.link.drop_rst_from, "--drop-rst-count",
                         str(self.link.drop_rst_count)]
         for rule in self.link.drop:
-            command += ["--drop", f"{rule.token}:{rule.count}"]
-        self._agent = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       pass_fds=(middle.fd,))
+            options += ["--drop", f"{rule.token}:{rule.count}"]
+        self._agent = start_link_agent(middle.fd, options, default_start())
         start = link_start()
         ready = select.select([self._agent.stdout], [], [], start)[0]
         line = self._agent.stdout.readline() if ready else b""
