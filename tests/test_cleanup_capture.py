@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from interrupt import ctrl_c_reaches_children
 from procfs import namespaces_in_use
 
 from harness.lab.lab import Lab
@@ -48,7 +49,9 @@ def test_a_closed_lab_leaves_no_process_and_no_namespace() -> None:
 
 
 def _start_child() -> tuple[subprocess.Popen, dict]:
-    proc = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True)
+    with ctrl_c_reaches_children():
+        proc = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE,
+                                text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line, "the child exited before it reported its lab"

@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from interrupt import ctrl_c_reaches_children
 from procfs import namespaces_in_use
 
 from harness.lab.waiting import wait_until
@@ -49,9 +50,10 @@ class Run:
     def __init__(self, *args: str) -> None:
         self.tag = f"HARNESS_LEAK_TAG={uuid.uuid4().hex}".encode()
         env = {**os.environ, "HARNESS_LEAK_TAG": self.tag.split(b"=")[1].decode()}
-        self.proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=ROOT,
-                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
+        with ctrl_c_reaches_children():
+            self.proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=ROOT,
+                                         env=env, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True)
         self.lines: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.out: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
