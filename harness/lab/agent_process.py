@@ -135,8 +135,9 @@ def start_link_agent(netns_fd: int, options: Sequence[str],
     import harness.lab.child_link_agent as link
 
     if how == "fork":
-        return ForkedAgent(netns_fd, lambda fd, parent: link.run_forked(fd, parent, [
-            "--netns-fd", str(fd), "--parent", str(parent), *options]), name=LINK_NAME)
+        args = link.parser().parse_args(options)  # read here: the child only runs
+        return ForkedAgent(netns_fd, lambda fd, parent: link.run_forked(fd, parent, args),
+                           name=LINK_NAME)
     if how != "exec":
         raise UsageError(f"HARNESS_PEER_START={how}: agents start by fork or exec")
     return subprocess.Popen(

@@ -29,7 +29,6 @@ import selectors
 import signal
 import socket
 import struct
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -186,11 +185,11 @@ def chosen_drops(rules: list[str]) -> dict[str, list[Chosen]]:
     return by_side
 
 
-def parser() -> argparse.ArgumentParser:
-    """The link's options, as the harness passes them (executed or forked)."""
-    options = argparse.ArgumentParser(prog="python -m harness.lab.child_link_agent")
-    options.add_argument("--netns-fd", type=int, required=True)
-    options.add_argument("--parent", type=int, required=True)
+def parser(add_help: bool = True) -> argparse.ArgumentParser:
+    """The link's own options: what a forked link is given (an executed one is also told
+    --netns-fd and --parent, see main)."""
+    options = argparse.ArgumentParser(prog="python -m harness.lab.child_link_agent",
+                                      add_help=add_help)
     options.add_argument("--client", required=True, help="the interface towards the client")
     options.add_argument("--server", required=True, help="the interface towards the server")
     options.add_argument("--delay-client", type=float, default=0.0,
@@ -206,18 +205,22 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main() -> None:
-    """Executed afresh: read the options, then run as a forked link does."""
-    args = parser().parse_args()
-    run_forked(args.netns_fd, args.parent, sys.argv[1:])
+    """Executed afresh: the link's options, and the namespace and parent, from the command
+    line; then run as a forked link does."""
+    process = argparse.ArgumentParser(prog="python -m harness.lab.child_link_agent",
+                                      parents=[parser(add_help=False)])
+    process.add_argument("--netns-fd", type=int, required=True)
+    process.add_argument("--parent", type=int, required=True)
+    args = process.parse_args()
+    run_forked(args.netns_fd, args.parent, args)
 
 
-def run_forked(netns_fd: int, parent: int, argv: list[str]) -> None:
+def run_forked(netns_fd: int, parent: int, args: argparse.Namespace) -> None:
     """In a process the harness started (executed or forked): join the middle namespace, tie
     our life to the parent's, then forward until descriptor 0 closes; the process ends here.
-    argv holds the options of `parser()` (its --netns-fd and --parent are not used here)."""
+    args are the options `parser()` read."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the orchestrator's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked child keeps the harness's handler
-    args = parser().parse_args(argv)
     join_for_life(netns_fd, parent)
     towards_client, towards_server = open_link_socket(args.client), open_link_socket(args.server)
     drops = {side: args.drop_rst_count if args.drop_rst_from == side else 0
