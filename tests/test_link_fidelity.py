@@ -142,7 +142,15 @@ def test_a_kernel_s_own_veth_runs_are_its_netem_side_when_it_has_no_netem_pass(
     assert problem == "" and fidelity is not None
     assert (fidelity["runs"], fidelity["differing"]) == (3, 1)  # default-close is no twin
     shutil.rmtree(folder / "link-user")
-    assert fidelity_of(folder)[0] is None
+    assert fidelity_of(folder) == (None, f"no {folder / 'link-user' / 'results.json'}")
+
+
+def test_a_missing_pass_is_named_whichever_it_is(tmp_path: Path) -> None:
+    from harness.orchestration.kernel_report import fidelity_of
+
+    folder = _folder(tmp_path, "6.12", "6.12", KERNEL, fidelity=True)
+    (folder / "link-kernel" / "results.json").unlink()  # the pass ran and left nothing
+    assert fidelity_of(folder) == (None, f"no {folder / 'link-kernel' / 'results.json'}")
 
 
 def test_kernels_fails_on_what_the_harness_could_not_tell_not_on_a_kernel_differing() -> None:

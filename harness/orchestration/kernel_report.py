@@ -36,8 +36,8 @@ def fidelity_of(folder: Path) -> tuple[dict[str, Any] | None, str]:
     sides = {}
     for player in FIDELITY:
         path = _player_folder(folder, player) / "results.json"
-        if not (folder / FIDELITY["user"] / "results.json").is_file() or not path.is_file():
-            return None, f"no {folder / FIDELITY['user'] / 'results.json'}"
+        if not path.is_file():
+            return None, f"no {path}"
         try:
             sides[player] = Results.from_json(json.loads(path.read_text()), str(path))
         except (OSError, ValueError, ResultsError) as exc:
