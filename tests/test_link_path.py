@@ -107,6 +107,12 @@ def test_a_catalog_on_veth_is_the_kernel_netem_side_itself() -> None:
         ("catalog", {"HARNESS_LINK": "kernel"}), ("link-user", {"HARNESS_LINK": "user"})]
     user = kernels.passes(Path("out"), kernels.Settings(topology="veth", link="user"), 2, ids)
     assert [p["name"] for p in user] == ["catalog", "link-kernel", "link-user"]
+    asked = kernels.passes(Path("out"), kernels.Settings(topology="veth", link="kernel"), 2, ids)
+    assert [p["name"] for p in asked] == ["catalog", "link-user"]
+    # the column says what the catalog ran with, not what was asked
+    assert kernels.catalog_link(kernels.Settings(topology="both"), ids) == "kernel"
+    assert kernels.catalog_link(kernels.Settings(topology="loopback"), ids) == "auto"
+    assert kernels.catalog_link(kernels.Settings(topology="both", link="user"), ids) == "user"
 
 
 @pytest.mark.capture

@@ -129,10 +129,9 @@ def passes(out: Path, settings: Settings, jobs: int,
     scenarios) those on veth with the kernel's netem and with the user-space link, one run at
     a time in the child's own process, whose imports and trace instance the first made.
     Where the catalog has them on veth with the kernel's netem already, its runs are the
-    kernel's side (it is told HARNESS_LINK=kernel, not auto)."""
-    covered = bool(fidelity_ids) and settings.topology != "loopback" and settings.link != "user"
-    link = "kernel" if covered else settings.link
-    done = [{"name": "catalog", "env": {LINK_ENV: link},
+    kernel's side (see catalog_link)."""
+    covered = _catalog_is_kernel_side(settings, fidelity_ids)
+    done = [{"name": "catalog", "env": {LINK_ENV: catalog_link(settings, fidelity_ids)},
              "argv": _verify(out, settings, settings.scenarios, settings.topology, jobs)}]
     for player, folder in FIDELITY.items() if fidelity_ids else ():
         if player == "kernel" and covered:
@@ -140,6 +139,18 @@ def passes(out: Path, settings: Settings, jobs: int,
         done.append({"name": f"link-{player}", "env": {LINK_ENV: player},
                      "argv": _verify(out / folder, settings, fidelity_ids, "veth", 1)})
     return done
+
+
+def _catalog_is_kernel_side(settings: Settings, fidelity_ids: Sequence[str]) -> bool:
+    """Whether a guest's catalog runs the impaired-link scenarios on veth with the kernel's
+    netem, so that no pass of its own is needed for the kernel's side of link fidelity."""
+    return bool(fidelity_ids) and settings.topology != "loopback" and settings.link != "user"
+
+
+def catalog_link(settings: Settings, fidelity_ids: Sequence[str] = ()) -> str:
+    """The link path a guest's catalog runs with (and its column shows): the kernel's netem,
+    not auto, when it is the kernel's side of link fidelity; what was asked otherwise."""
+    return "kernel" if _catalog_is_kernel_side(settings, fidelity_ids) else settings.link
 
 
 def catalog_argv(out: Path, settings: Settings, jobs: int,
@@ -239,7 +250,8 @@ def _guest(kernel: kernel_cache.Kernel, settings: Settings, cache: Path,
         _say(f"kernel {label}: ERROR {exc}")
         return kernel_table.Column(label, error=str(exc))
     facts = {"asked": kernel.asked, "package": kernel.package, "accel": accel,
-             "memory": settings.memory, "cpus": settings.cpus, "link": settings.link,
+             "memory": settings.memory, "cpus": settings.cpus,
+             "link": catalog_link(settings, fidelity),
              "qemu_peak_rss_mb": round(outcome.peak_rss / 2**20), "boots": attempts,
              "guest_seconds": round(spent, 1)}
     return _column(label, out, outcome, facts, fidelity=bool(fidelity))
