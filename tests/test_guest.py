@@ -219,11 +219,12 @@ def test_a_guest_s_progress_is_each_run_that_did_not_pass_and_every_twentieth(
 
 def test_a_tree_s_output_is_followed_line_by_line(tmp_path: Path) -> None:
     said: list[str] = []
-    script = "import sys\nfor i in range(3): print(f'line {i}', flush=True)\n"
+    script = ("import sys\nfor i in range(3): print(f'line {i}', flush=True)\n"
+              "sys.stdout.write('no newline')\n")
     outcome = contained.run([sys.executable, "-c", script], tmp_path / "out.log", 30.0,
                             cwd=tmp_path, lines=said.append)
     assert outcome.status == 0
-    assert said == ["line 0", "line 1", "line 2"]
+    assert said == ["line 0", "line 1", "line 2", "no newline"]
 
 
 def test_writers_that_reopen_the_output_as_qemu_does_overwrite_nothing(tmp_path: Path) -> None:

@@ -125,6 +125,8 @@ def _copy(pipe, output: Path, lines: Callable[[str], None] | None) -> None:
             *whole, partial = (partial + chunk).split(b"\n")
             for line in whole:
                 lines(_clean(line.decode("utf-8", "replace")))
+    if lines is not None and partial:  # the last line, ended without a newline
+        lines(_clean(partial.decode("utf-8", "replace")))
 
 
 class _Watch:
