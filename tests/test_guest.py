@@ -85,6 +85,16 @@ def test_a_kernel_that_is_not_there_is_one_line_and_exit_two(kernel: str, says: 
     assert not list(tmp_path.iterdir()), "something ran before the mistake was said"
 
 
+@pytest.mark.parametrize("option", [["--memory", "2X"], ["--memory", "2g"], ["--memory", "0"],
+                                    ["--cpus", "0"], ["--deadline", "-1"], ["--jobs", "0"]])
+def test_a_bad_guest_setting_is_one_line_before_anything_runs(option: list[str], capsys,
+                                                              tmp_path: Path) -> None:
+    assert main(["kernels", "--kernel", "6.1", "--out", str(tmp_path), *option]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"harness: {option[0]} {option[1]}: ") and err.count("\n") == 1, err
+    assert not list(tmp_path.iterdir()), "something ran before the mistake was said"
+
+
 @pytest.mark.skipif(shutil.which("apt-cache") is None, reason="no apt-cache")
 def test_a_package_apt_does_not_know_is_one_line_naming_it(capsys, tmp_path: Path) -> None:
     assert main(["kernels", "--kernel", "linux-image-6.1.0-999-amd64",

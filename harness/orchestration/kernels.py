@@ -56,7 +56,7 @@ class Settings:
 
 def cmd_kernels(asked: Sequence[str], settings: Settings, jobs: int = 1,
                 cache: str | None = None) -> int:
-    """Run the host and each kernel's guest; 0 when every kernel gave results that passed."""
+    """Run the host and each kernel's guest; 1 when outcome_problems finds any, else 0."""
     if not asked:
         raise UsageError("harness kernels: name at least one --kernel (6.1, 6.12, a "
                          "linux-image-…-amd64 package or a vmlinuz path)")
@@ -67,6 +67,9 @@ def cmd_kernels(asked: Sequence[str], settings: Settings, jobs: int = 1,
         raise UsageError(f"--cpus {settings.cpus}: give each guest 1 to 64 virtual CPUs")
     if jobs < 1:
         raise UsageError(f"--jobs {jobs}: give how many guests may run at once (1 or more)")
+    if not re.fullmatch(r"[1-9]\d*[KMG]?", settings.memory):
+        raise UsageError(f"--memory {settings.memory}: give a size as QEMU's -m takes it, a "
+                         "number of MiB or one ending in K, M or G (2G, 2048M)")
     from harness.orchestration.plan import make_plan
 
     make_plan(settings.scenarios, None, settings.family, settings.topology, None, 60.0)
